@@ -1,0 +1,26 @@
+"""metalearn-lite: the small, tested meta-learning library behind the book.
+
+The core every algorithm shares:
+
+* data — :class:`FewShotDataset`, :class:`EpisodeSampler` (N-way K-shot episodes),
+  :class:`SinusoidTasks`, Omniglot and Lake et al.'s one-shot runs (``metalearn_lite.data``);
+* models — :class:`ConvNet4`, :class:`MLP`;
+* the protocol — :class:`MetaLearner` (``adapt`` a support set into a predictor,
+  ``meta_loss`` of a meta-batch);
+* the loop — :func:`meta_train`, :func:`evaluate` (mean and 95% CI), checkpoints;
+* baselines — :class:`FromScratch`, :class:`NearestNeighbour`.
+"""
+from .baselines import FromScratch, NearestNeighbour
+from .data import Episode, EpisodeBatch, EpisodeSampler, FewShotDataset, SinusoidTasks, TaskSource, make_blob_classes
+from .models import MLP, ConvNet4
+from .protocol import MetaLearner, check_support, task_loss, task_score
+from .training import EvalResult, History, evaluate, load_checkpoint, meta_train, save_checkpoint
+from .utils import mean_ci95, resolve_device, seed_everything
+
+__version__ = "0.1.0"
+__all__ = [
+    "ConvNet4", "Episode", "EpisodeBatch", "EpisodeSampler", "EvalResult", "FewShotDataset", "FromScratch",
+    "History", "MLP", "MetaLearner", "NearestNeighbour", "SinusoidTasks", "TaskSource", "check_support",
+    "evaluate", "load_checkpoint", "make_blob_classes", "mean_ci95", "meta_train", "resolve_device",
+    "save_checkpoint", "seed_everything", "task_loss", "task_score",
+]

@@ -1,0 +1,111 @@
+"""The one protocol every meta-learner in the library implements.
+
+A meta-learner answers two questions:
+
+1. **Adaptation** — ``learner.adapt(support_x, support_y)`` looks at a task's support set and
+   returns a *predictor*: a function from query inputs to outputs (class scores of shape
+   ``(Q, N)`` for classification, predictions for regression). MAML returns the network with
+   adapted weights φ; Prototypical Networks return "distance to each prototype"; a memory
+   network returns "read the memory written from the support set".
+2. **Meta-training** — ``learner.meta_loss(batch)`` turns a meta-batch of episodes into one
+   differentiable loss (and a dict of numbers to log). The default adapts on each support set
+   and scores the query set, which is exactly the meta-objective
+   ``Σᵢ L(predictor_i(query_xᵢ), query_yᵢ)``; methods override it when they can do better
+   (batched computation, or Reptile's surrogate loss).
+
+:func:`metalearn_lite.meta_train` and :func:`metalearn_lite.evaluate` only ever call these two
+methods, so every algorithm — gradient-, metric- or memory-based — trains and is measured by
+the same loop.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .data.episodes import EpisodeBatch
+
+Predictor = Callable[[Tensor], Tensor]
+TASK_TYPES = ("classification", "regression")
+
+
+def task_loss(task_type: str, outputs: Tensor, targets: Tensor) -> Tensor:
+    """Cross-entropy on class scores, or mean squared error for regression."""
+    if task_type == "classification":
+        return F.cross_entropy(outputs, targets)
+    if task_type == "regression":
+        return F.mse_loss(outputs, targets)
+    raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
+
+
+def task_score(task_type: str, outputs: Tensor, targets: Tensor) -> float:
+    """Accuracy (fraction of queries whose highest score is the true class) or mean squared error."""
+    if task_type == "classification":
+        return float((outputs.argmax(-1) == targets).float().mean())
+    return float(F.mse_loss(outputs, targets))
+
+
+def score_name(task_type: str) -> str:
+    return "accuracy" if task_type == "classification" else "mse"
+
+
+def check_support(support_x: Tensor, support_y: Tensor, task_type: str = "classification") -> int:
+    """Validate a support set and return N, the number of classes (or 1 for regression).
+
+    Classification labels must be int64 and cover every class ``0..N-1`` at least once.
+    """
+    if support_x.shape[0] != support_y.shape[0]:
+        raise ValueError(
+            f"support_x has {support_x.shape[0]} examples but support_y has {support_y.shape[0]} labels"
+        )
+    if support_x.shape[0] == 0:
+        raise ValueError("the support set is empty")
+    if task_type == "regression":
+        return 1
+    if support_y.dtype != torch.long or support_y.dim() != 1:
+        raise ValueError(f"support_y must be a 1-D int64 tensor of labels, got {support_y.dtype} {tuple(support_y.shape)}")
+    n_way = int(support_y.max()) + 1
+    counts = torch.bincount(support_y, minlength=n_way)
+    if int(support_y.min()) < 0 or bool((counts == 0).any()):
+        missing = [c for c in range(n_way) if counts[c] == 0]
+        raise ValueError(
+            f"support labels must be 0..N-1 with every class present; got labels {sorted(set(support_y.tolist()))}"
+            + (f" (no example of class {missing})" if missing else "")
+        )
+    return n_way
+
+
+class MetaLearner(nn.Module):
+    """Base class: subclasses implement :meth:`adapt`; :meth:`meta_loss` has a default.
+
+    ``task_type`` (``"classification"`` or ``"regression"``) picks the loss and the score.
+    ``adapt_needs_grad`` tells :func:`evaluate` to keep autograd on during adaptation (methods
+    that take gradient steps at test time, such as MAML or training from scratch).
+    """
+
+    adapt_needs_grad = False
+
+    def __init__(self, task_type: str = "classification") -> None:
+        super().__init__()
+        if task_type not in TASK_TYPES:
+            raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
+        self.task_type = task_type
+
+    def adapt(self, support_x: Tensor, support_y: Tensor) -> Predictor:
+        raise NotImplementedError(f"{type(self).__name__} must implement adapt(support_x, support_y)")
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return task_loss(self.task_type, outputs, targets)
+
+    def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
+        """Mean query loss after adapting on each support set, plus logged numbers."""
+        losses, scores = [], []
+        for episode in batch:
+            predictor = self.adapt(episode.support_x, episode.support_y)
+            outputs = predictor(episode.query_x)
+            losses.append(self.loss(outputs, episode.query_y))
+            scores.append(task_score(self.task_type, outputs.detach(), episode.query_y))
+        loss = torch.stack(losses).mean()
+        return loss, {"loss": float(loss.detach()), score_name(self.task_type): sum(scores) / len(scores)}

@@ -1,0 +1,212 @@
+"""The single meta-training loop and the single evaluation routine of the library.
+
+Every algorithm trains with :func:`meta_train` and is measured with :func:`evaluate`; both only
+call the :class:`~metalearn_lite.protocol.MetaLearner` protocol (``meta_loss`` and ``adapt``).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import torch
+from tqdm.auto import tqdm
+
+from .data.episodes import Episode, TaskSource
+from .protocol import MetaLearner, score_name, task_score
+from .utils import mean_ci95, resolve_device
+
+
+@dataclass
+class EvalResult:
+    """Mean score over episodes with its 95% confidence interval (``1.96 · s / √n``)."""
+
+    metric: str
+    mean: float
+    ci95: float
+    scores: list[float]
+
+    @property
+    def episodes(self) -> int:
+        return len(self.scores)
+
+    def __str__(self) -> str:
+        if self.metric == "accuracy":
+            return f"accuracy {100 * self.mean:.2f}% ± {100 * self.ci95:.2f}% (95% CI, {self.episodes} episodes)"
+        return f"{self.metric} {self.mean:.4f} ± {self.ci95:.4f} (95% CI, {self.episodes} episodes)"
+
+    def to_dict(self) -> dict:
+        return {"metric": self.metric, "mean": self.mean, "ci95": self.ci95, "episodes": self.episodes}
+
+
+@dataclass
+class History:
+    """What happened during :func:`meta_train`: one row per step, one per validation."""
+
+    train: dict[str, list[float]] = field(default_factory=dict)
+    val: dict[str, list[float]] = field(default_factory=dict)
+
+    def log(self, table: dict[str, list[float]], row: dict[str, float]) -> None:
+        for key, value in row.items():
+            table.setdefault(key, []).append(float(value))
+
+    def to_dict(self) -> dict:
+        return {"train": self.train, "val": self.val}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        return cls(train={k: list(v) for k, v in d["train"].items()}, val={k: list(v) for k, v in d["val"].items()})
+
+
+def _episodes(tasks: TaskSource | Iterable[Episode], count: int | None) -> list[Episode]:
+    if isinstance(tasks, TaskSource):
+        if count is None or count < 1:
+            raise ValueError(f"episodes must be a positive integer, got {count!r}")
+        return [tasks.episode() for _ in range(count)]
+    episodes = list(tasks)
+    if not episodes:
+        raise ValueError("no episodes to evaluate on")
+    return episodes if count is None else episodes[:count]
+
+
+def evaluate(
+    learner: MetaLearner,
+    tasks: TaskSource | Iterable[Episode],
+    episodes: int | None = 600,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+) -> EvalResult:
+    """Adapt on each episode's support set, score its query set; mean and 95% CI over episodes.
+
+    ``tasks`` is a task source (``episodes`` are drawn from it — give it a fixed seed for a
+    repeatable number) or a list of episodes (all are used, or the first ``episodes``).
+    Accuracy for classification, mean squared error for regression. The learner is put in
+    ``eval()`` mode during evaluation and restored afterwards.
+    """
+    device = resolve_device(device) if device is not None else _device_of(learner)
+    if isinstance(tasks, TaskSource) and tasks.task_type != learner.task_type:
+        raise ValueError(f"{type(learner).__name__} does {learner.task_type} but the tasks are {tasks.task_type}")
+    was_training = learner.training
+    learner.eval()
+    scores = []
+    try:
+        for episode in tqdm(_episodes(tasks, episodes), desc="evaluate", disable=not progress, leave=False):
+            episode = episode.to(device)
+            with torch.set_grad_enabled(learner.adapt_needs_grad):
+                predictor = learner.adapt(episode.support_x, episode.support_y)
+            with torch.no_grad():
+                outputs = predictor(episode.query_x)
+            scores.append(task_score(learner.task_type, outputs, episode.query_y))
+    finally:
+        learner.train(was_training)
+    mean, ci = mean_ci95(scores)
+    return EvalResult(score_name(learner.task_type), mean, ci, scores)
+
+
+def _device_of(module: torch.nn.Module) -> torch.device:
+    first = next(module.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def meta_train(
+    learner: MetaLearner,
+    tasks: TaskSource,
+    steps: int,
+    meta_batch_size: int = 16,
+    optimizer: torch.optim.Optimizer | None = None,
+    lr: float = 1e-3,
+    val_tasks: TaskSource | None = None,
+    val_every: int = 0,
+    val_episodes: int = 100,
+    device: torch.device | str | None = None,
+    grad_clip: float | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> History:
+    """Meta-train ``learner`` for ``steps`` meta-updates on meta-batches drawn from ``tasks``.
+
+    Each step: draw ``meta_batch_size`` episodes, ``loss = learner.meta_loss(batch)``, backprop,
+    optional gradient-norm clipping, one step of ``optimizer`` (default Adam with learning rate
+    ``lr``, the outer step size β). Every ``val_every`` steps (and at the end) the learner is
+    evaluated on the same ``val_episodes`` episodes drawn once from ``val_tasks``. A non-finite
+    loss stops training at once with an error. ``checkpoint``: a path where the learner's and
+    optimiser's state dicts and the history are saved after each validation and at the end
+    (read back with :func:`load_checkpoint`). Returns the :class:`History`.
+    """
+    if not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if val_tasks is not None and val_every < 0:
+        raise ValueError(f"val_every must be >= 0, got {val_every}")
+    device = resolve_device(device)
+    learner.to(device)
+    params = [p for p in learner.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError(f"{type(learner).__name__} has no trainable parameters: there is nothing to meta-train")
+    optimizer = optimizer or torch.optim.Adam(params, lr=lr)
+    val_set = _episodes(val_tasks, val_episodes) if val_tasks is not None else None
+    history = History()
+    start = time.perf_counter()
+    learner.train()
+    bar = tqdm(range(1, steps + 1), desc=f"meta-train {type(learner).__name__}", disable=not progress)
+    for step in bar:
+        batch = tasks.sample(meta_batch_size).to(device)
+        loss, metrics = learner.meta_loss(batch)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"meta-training loss became {float(loss.detach())} at step {step}; try a smaller learning rate "
+                f"(lr={optimizer.param_groups[0]['lr']}), gradient clipping (grad_clip=...) or a smaller inner step size"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(params, grad_clip)
+        optimizer.step()
+        history.log(history.train, {"step": step, "seconds": time.perf_counter() - start, **metrics})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items()}, refresh=False)
+        if val_set is not None and ((val_every and step % val_every == 0) or step == steps):
+            result = evaluate(learner, val_set, device=device)
+            history.log(history.val, {"step": step, result.metric: result.mean, "ci95": result.ci95})
+            learner.train()
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, learner, optimizer, history)
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, learner, optimizer, history)
+    return history
+
+
+def save_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer=None, history: History | None = None) -> Path:
+    """Save state dicts (and the history) to ``path``, atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "learner": learner.state_dict(),
+        "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "history": history.to_dict() if history is not None else None,
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer=None, map_location=None) -> History | None:
+    """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}; train first (meta_train(..., checkpoint={str(path)!r}))")
+    state = torch.load(path, map_location=map_location, weights_only=True)
+    learner.load_state_dict(state["learner"])
+    if optimizer is not None and state["optimizer"] is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    return History.from_dict(state["history"]) if state["history"] is not None else None
+
+
+__all__ = ["EvalResult", "History", "evaluate", "meta_train", "save_checkpoint", "load_checkpoint"]
