@@ -11,7 +11,10 @@ The core every algorithm shares:
 * baselines — :class:`FromScratch`, :class:`NearestNeighbour`.
 """
 from .baselines import FromScratch, NearestNeighbour
-from .data import Episode, EpisodeBatch, EpisodeSampler, FewShotDataset, SinusoidTasks, TaskSource, make_blob_classes
+from .data import (
+    Episode, EpisodeBatch, EpisodeSampler, FewShotDataset, SinusoidTasks, TaskSource, evaluate_lake, load_lake_runs,
+    load_omniglot, make_blob_classes,
+)
 from .models import MLP, ConvNet4
 from .protocol import MetaLearner, check_support, task_loss, task_score
 from .training import EvalResult, History, evaluate, load_checkpoint, meta_train, save_checkpoint
@@ -21,6 +24,6 @@ __version__ = "0.1.0"
 __all__ = [
     "ConvNet4", "Episode", "EpisodeBatch", "EpisodeSampler", "EvalResult", "FewShotDataset", "FromScratch",
     "History", "MLP", "MetaLearner", "NearestNeighbour", "SinusoidTasks", "TaskSource", "check_support",
-    "evaluate", "load_checkpoint", "make_blob_classes", "mean_ci95", "meta_train", "resolve_device",
+    "evaluate", "evaluate_lake", "load_checkpoint", "load_lake_runs", "load_omniglot", "make_blob_classes", "mean_ci95", "meta_train", "resolve_device",
     "save_checkpoint", "seed_everything", "task_loss", "task_score",
 ]

@@ -1,0 +1,292 @@
+"""Omniglot (Lake, Salakhutdinov & Tenenbaum 2015): 1,623 handwritten characters from 50 alphabets.
+
+Each character was drawn once by each of 20 people; the official release is a set of zip files
+of 105x105 black-on-white PNGs, ``<alphabet>/<character>/<drawer>.png``. This module finds
+those files (downloading them on request, always checking their md5 checksum), turns every
+image into a float array with :func:`preprocess`, and caches the result, so that a set loads in
+a fraction of a second after the first time::
+
+    ds = load_omniglot("images_background_small1")   # FewShotDataset, x of shape (2720, 1, 28, 28)
+
+Where the files live: :func:`data_root` (argument, else ``$METALEARN_LITE_DATA``, else
+``$XDG_CACHE_HOME/metalearn_lite`` or ``~/.cache/metalearn_lite``); the zips go in its
+``omniglot/`` folder and the preprocessed arrays in ``omniglot/processed/``. Download or prepare
+everything with ``python -m metalearn_lite.data.omniglot``.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import urllib.error
+import warnings
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .dataset import FewShotDataset
+from .download import ChecksumError, DataNotFoundError, check_archive, download_file, md5sum, temporary_file
+
+__all__ = [
+    "OMNIGLOT_BASE_URL",
+    "OMNIGLOT_FILES",
+    "OMNIGLOT_IMAGE_SETS",
+    "data_root",
+    "load_omniglot",
+    "omniglot_file",
+    "preprocess",
+]
+
+OMNIGLOT_BASE_URL = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python/"
+
+#: name -> (path under the base URL, md5 checksum) of the official Omniglot files.
+OMNIGLOT_FILES: dict[str, tuple[str, str]] = {
+    "images_background": ("images_background.zip", "68d2efa1b9178cc56df9314c21c6e718"),
+    "images_evaluation": ("images_evaluation.zip", "6b91aef0f799c5bb55b94e3f2daec811"),
+    "images_background_small1": ("images_background_small1.zip", "e704a628b5459e08445c13499850abc4"),
+    "images_background_small2": ("images_background_small2.zip", "b75a71a51d3b13f821f212756fe481fd"),
+    "all_runs": ("one-shot-classification/all_runs.zip", "e8996daecdf12afeeb4a53a179f06b19"),
+}
+
+#: The files that hold ``<alphabet>/<character>/<drawer>.png`` image sets (for :func:`load_omniglot`).
+OMNIGLOT_IMAGE_SETS = ("images_background", "images_evaluation", "images_background_small1", "images_background_small2")
+
+NATIVE_SIZE = 105
+#: Bumped whenever :func:`preprocess` changes, so that old cached arrays are not reused.
+PREPROCESS_VERSION = 1
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder that holds the library's data: ``root``, else ``$METALEARN_LITE_DATA``,
+    else ``$XDG_CACHE_HOME/metalearn_lite``, else ``~/.cache/metalearn_lite``."""
+    if root is None:
+        root = os.environ.get("METALEARN_LITE_DATA") or None
+    if root is None:
+        cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(cache) / "metalearn_lite"
+    return Path(root).expanduser()
+
+
+def _omniglot_dir(root: str | os.PathLike | None) -> Path:
+    return data_root(root) / "omniglot"
+
+
+def _entry(name: str) -> tuple[str, str]:
+    if name not in OMNIGLOT_FILES:
+        raise ValueError(f"unknown Omniglot file {name!r}; choose one of {sorted(OMNIGLOT_FILES)}")
+    return OMNIGLOT_FILES[name]
+
+
+def omniglot_url(name: str, base_url: str | None = None) -> str:
+    """The download URL of file ``name``: ``base_url``, else ``$METALEARN_LITE_OMNIGLOT_URL``,
+    else the official repository, followed by the file's path."""
+    path, _ = _entry(name)
+    base = base_url or os.environ.get("METALEARN_LITE_OMNIGLOT_URL") or OMNIGLOT_BASE_URL
+    return base.rstrip("/") + "/" + path
+
+
+def omniglot_file(
+    name: str,
+    root: str | os.PathLike | None = None,
+    download: bool = True,
+    base_url: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """The path of the official zip file ``name`` (a key of :data:`OMNIGLOT_FILES`), checked.
+
+    A missing file is downloaded into ``<root>/omniglot/`` when ``download`` is true; if that is
+    not allowed or fails (offline, server unreachable), :class:`DataNotFoundError` says which
+    file is missing, where to download it and where to put it. A present file is checked against
+    its md5 checksum (a few milliseconds per megabyte); a wrong one raises :class:`ChecksumError`
+    and is not used. The loaders call this only when they build their cache, so later loads
+    neither read nor hash the zip.
+    """
+    path_in_repo, md5 = _entry(name)
+    folder = _omniglot_dir(root)
+    dest = folder / Path(path_in_repo).name
+    url = omniglot_url(name, base_url)
+    if dest.exists():
+        actual = md5sum(dest)
+        if actual != md5:
+            raise ChecksumError(
+                f"{dest} has md5 {actual} but the official {dest.name} has md5 {md5}: it is corrupted, "
+                f"truncated or a different file, so it was not used. Delete it and run again to "
+                f"download it afresh (or download it by hand from {url})"
+            )
+        return dest
+    official = OMNIGLOT_BASE_URL + path_in_repo
+    source = url if url == official else f"{url} (official copy: {official})"
+    how = (
+        f"Download it by hand from {source}, md5 {md5}, and put it in {folder}/, "
+        "or set METALEARN_LITE_DATA to a folder whose omniglot/ subfolder holds it"
+    )
+    if not download:
+        raise DataNotFoundError(f"Omniglot file {dest.name} is not in {folder} and download=False. {how}, or call again with download=True")
+    try:
+        return download_file(url, dest, md5, progress=progress)
+    except (urllib.error.URLError, OSError) as err:
+        reason = err if isinstance(err, urllib.error.HTTPError) else getattr(err, "reason", err)
+        raise DataNotFoundError(
+            f"Omniglot file {dest.name} is not in {folder} and could not be downloaded from {url} ({reason}). "
+            f"{how}, or set METALEARN_LITE_OMNIGLOT_URL to a mirror"
+        ) from None
+
+
+def preprocess(png: bytes | str | os.PathLike | Image.Image, image_size: int = 28) -> np.ndarray:
+    """One Omniglot image as a float32 ``(image_size, image_size)`` array in [0, 1], ink = 1.
+
+    The PNGs are 105x105 black ink on white; they are inverted so that ink is 1 and background
+    0, then shrunk with PIL's BOX filter: every output pixel is the average of the input pixels
+    it covers, i.e. the fraction of its area that is inked. Unlike LANCZOS this keeps the total
+    ink exactly and never overshoots [0, 1] (no ringing around strokes). At ``image_size=105``
+    the image is left at its native resolution (binary values).
+    """
+    _check_size(image_size)
+    if isinstance(png, Image.Image):
+        image = png
+    else:
+        image = Image.open(io.BytesIO(png) if isinstance(png, bytes) else png)
+    ink = 1.0 - np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    if ink.shape != (image_size, image_size):
+        ink = np.asarray(Image.fromarray(ink).resize((image_size, image_size), Image.Resampling.BOX))
+    return np.clip(ink, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def _check_size(image_size: int) -> None:
+    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+        raise ValueError(f"image_size must be a positive integer (e.g. 28, or 105 for the native size), got {image_size!r}")
+
+
+def _cache_path(root: str | os.PathLike | None, name: str, image_size: int) -> Path:
+    _, md5 = _entry(name)
+    return _omniglot_dir(root) / "processed" / f"{name}-{md5[:12]}-{image_size}px-v{PREPROCESS_VERSION}.npz"
+
+
+def _cached(path: Path, build: Callable[[], dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """The arrays stored at ``path``, built with ``build()`` and saved there if missing.
+
+    The file is written to a temporary name and renamed, so a crash never leaves a partial
+    cache; an unreadable cache file is rebuilt (with a warning).
+    """
+    if path.exists():
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                return {k: stored[k] for k in stored.files}
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            warnings.warn(f"the cached file {path} is unreadable ({err}); rebuilding it", stacklevel=3)
+    arrays = build()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = temporary_file(path.parent, path.name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return arrays
+
+
+def _read_image_set(zip_path: Path, image_size: int) -> dict[str, np.ndarray]:
+    """Preprocess every ``<alphabet>/<character>/<drawer>.png`` of an Omniglot image-set zip."""
+    with zipfile.ZipFile(zip_path) as archive:
+        names = check_archive(archive, zip_path)
+        pngs = [n for n in names if n.lower().endswith(".png") and not any(p.startswith((".", "__MACOSX")) for p in n.split("/"))]
+        by_class: dict[tuple[str, str], list[str]] = {}
+        for member in pngs:
+            parts = member.split("/")
+            if len(parts) < 3:
+                raise ValueError(f"{zip_path}: member {member!r} is not <alphabet>/<character>/<image>.png; is this an Omniglot image set?")
+            by_class.setdefault((parts[-3], parts[-2]), []).append(member)
+        if not by_class:
+            raise ValueError(f"{zip_path} holds no PNG images; is this an Omniglot image set?")
+        classes = sorted(by_class)
+        x = np.empty((len(pngs), 1, image_size, image_size), dtype=np.float32)
+        y = np.empty(len(pngs), dtype=np.int64)
+        i = 0
+        for c, key in enumerate(classes):
+            for member in sorted(by_class[key]):
+                x[i, 0] = preprocess(archive.read(member), image_size)
+                y[i] = c
+                i += 1
+    return {
+        "x": x,
+        "y": y,
+        "class_names": np.array([f"{a}/{ch}" for a, ch in classes]),
+        "alphabets": np.array([a for a, _ in classes]),
+    }
+
+
+def load_omniglot(
+    name: str = "images_background_small1",
+    root: str | os.PathLike | None = None,
+    image_size: int = 28,
+    rotations: bool = False,
+    download: bool = True,
+    progress: bool = True,
+) -> FewShotDataset:
+    """An official Omniglot image set (Lake et al. 2015) as a :class:`FewShotDataset`.
+
+    ``x`` is float32 ``(M, 1, image_size, image_size)`` in [0, 1] with ink = 1 (see
+    :func:`preprocess`), ``y`` the int64 class ids; classes are sorted by alphabet then character
+    and named like ``"Greek/character07"``, with ``alphabets[c]`` the alphabet of class ``c``.
+    The first call checks the zip's md5 (downloading it if needed, see :func:`omniglot_file`),
+    refuses unsafe archive members, preprocesses every image and caches the arrays in
+    ``<root>/omniglot/processed/``; later calls just read that file. With ``rotations=True``
+    each character rotated by 90, 180 and 270 degrees is a new class (4x the classes).
+    """
+    if name not in OMNIGLOT_IMAGE_SETS:
+        hint = " (the one-shot benchmark runs: use metalearn_lite.data.lake.load_lake_runs)" if name == "all_runs" else ""
+        raise ValueError(f"{name!r} is not an Omniglot image set{hint}; choose one of {list(OMNIGLOT_IMAGE_SETS)}")
+    _check_size(image_size)
+
+    def build() -> dict[str, np.ndarray]:
+        return _read_image_set(omniglot_file(name, root, download=download, progress=progress), image_size)
+
+    arrays = _cached(_cache_path(root, name, image_size), build)
+    dataset = FewShotDataset(
+        x=torch.from_numpy(arrays["x"]),
+        y=torch.from_numpy(arrays["y"]),
+        class_names=arrays["class_names"].tolist(),
+        alphabets=arrays["alphabets"].tolist(),
+        name=f"omniglot/{name}",
+    )
+    return dataset.with_rotations() if rotations else dataset
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Download (and by default preprocess) Omniglot files: ``python -m metalearn_lite.data.omniglot``."""
+    from .lake import load_lake_runs
+
+    parser = argparse.ArgumentParser(prog="python -m metalearn_lite.data.omniglot", description=main.__doc__)
+    parser.add_argument("names", nargs="*", default=list(OMNIGLOT_FILES), help=f"files to fetch (default: all of {list(OMNIGLOT_FILES)})")
+    parser.add_argument("--root", default=None, help="data root (default: $METALEARN_LITE_DATA or ~/.cache/metalearn_lite)")
+    parser.add_argument("--image-size", type=int, default=28, help="image size to preprocess for (default 28)")
+    parser.add_argument("--download-only", action="store_true", help="only download and check the zips")
+    args = parser.parse_args(argv)
+    failed = []
+    for name in args.names:
+        try:
+            path = omniglot_file(name, args.root)
+            if args.download_only:
+                print(f"{name}: {path} (md5 ok)")
+            elif name == "all_runs":
+                runs = load_lake_runs(args.root, image_size=args.image_size)
+                print(f"{name}: {len(runs)} one-shot runs at {args.image_size}px")
+            else:
+                ds = load_omniglot(name, args.root, image_size=args.image_size)
+                print(f"{name}: {len(ds)} images, {ds.num_classes} classes, {len(ds.alphabet_names())} alphabets at {args.image_size}px")
+        except (DataNotFoundError, ChecksumError) as err:
+            print(f"{name}: {err}", file=sys.stderr)
+            failed.append(name)
+    print(f"data folder: {_omniglot_dir(args.root)}")
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+
+if __name__ == "__main__":
+    main()

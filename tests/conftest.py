@@ -1,0 +1,118 @@
+"""Shared test fixtures.
+
+Omniglot data
+    ``omniglot_root`` is the data root holding the three small official Omniglot files: the
+    library's usual root (``$METALEARN_LITE_DATA`` if set, else ``~/.cache/metalearn_lite``).
+    Files missing there are copied from ``../shared/data/omniglot`` next to the repository when
+    that folder exists; otherwise the tests fail, saying how to get the files.
+
+Network
+    Tests never touch the internet. ``offline_omniglot`` points the Omniglot download URL at a
+    closed local port; ``http_server`` serves a temporary folder on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_OMNIGLOT = REPO_ROOT.parent / "shared" / "data" / "omniglot"
+SMALL_OMNIGLOT_FILES = ("images_background_small1", "images_background_small2", "all_runs")
+
+
+@pytest.fixture(scope="session")
+def omniglot_root() -> Path:
+    """The data root, with the small Omniglot zips in its ``omniglot/`` folder (copied, never linked)."""
+    from metalearn_lite.data.omniglot import OMNIGLOT_FILES, data_root
+
+    root = data_root()
+    folder = root / "omniglot"
+    missing = []
+    for name in SMALL_OMNIGLOT_FILES:
+        filename = Path(OMNIGLOT_FILES[name][0]).name
+        dest = folder / filename
+        if dest.exists():
+            continue
+        source = SHARED_OMNIGLOT / filename
+        if not source.exists():
+            missing.append(filename)
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = folder / f".{filename}.{os.getpid()}.copy"
+        shutil.copyfile(source, partial)
+        os.replace(partial, dest)
+    if missing:
+        pytest.fail(
+            f"Omniglot files {missing} are not in {folder} and there is no {SHARED_OMNIGLOT} to copy them from; "
+            "run `python -m metalearn_lite.data.omniglot` to download them, or set METALEARN_LITE_DATA "
+            "to a folder whose omniglot/ subfolder holds them"
+        )
+    return root
+
+
+def _closed_port_url() -> str:
+    """``http://127.0.0.1:<port>/`` for a port nothing listens on (connections are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture
+def unreachable_url() -> str:
+    return _closed_port_url()
+
+
+@pytest.fixture
+def offline_omniglot(monkeypatch: pytest.MonkeyPatch, unreachable_url: str) -> str:
+    """Make every Omniglot download in the test go to an unreachable local address."""
+    monkeypatch.setenv("METALEARN_LITE_OMNIGLOT_URL", unreachable_url)
+    return unreachable_url
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files from a folder; ``/truncated/...`` promises 100 kB and sends 1 kB, then hangs up."""
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/truncated/"):
+            self.send_response(200)
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b"x" * 1000)
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        super().do_GET()
+
+
+@dataclass
+class LocalServer:
+    url: str  # ends with "/"
+    folder: Path  # the files it serves
+
+
+@pytest.fixture
+def http_server(tmp_path: Path):
+    """An HTTP server on 127.0.0.1 (background thread) serving the folder ``tmp_path/served``."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder)))
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+    thread.start()
+    try:
+        yield LocalServer(f"http://127.0.0.1:{server.server_address[1]}/", folder)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
