@@ -66,9 +66,11 @@ def check_support(support_x: Tensor, support_y: Tensor, task_type: str = "classi
         return 1
     if support_y.dtype != torch.long or support_y.dim() != 1:
         raise ValueError(f"support_y must be a 1-D int64 tensor of labels, got {support_y.dtype} {tuple(support_y.shape)}")
+    if int(support_y.min()) < 0:
+        raise ValueError(f"support labels must be 0..N-1, got negative labels {sorted(set(support_y.tolist()))}")
     n_way = int(support_y.max()) + 1
     counts = torch.bincount(support_y, minlength=n_way)
-    if int(support_y.min()) < 0 or bool((counts == 0).any()):
+    if bool((counts == 0).any()):
         missing = [c for c in range(n_way) if counts[c] == 0]
         raise ValueError(
             f"support labels must be 0..N-1 with every class present; got labels {sorted(set(support_y.tolist()))}"
