@@ -1,0 +1,252 @@
+"""How fast is one exact (second-order) MAML meta-step on the CPU, and can it be made faster?
+
+Workload: ``ConvNet4(out_features=5, norm="batch")``, a meta-batch of 32 tasks, 5-way 1-shot
+with 15 queries per class, one inner step (α = 0.4). One *meta-step* = ``meta_loss`` forward
+plus the backward pass that gives the meta-gradient.
+
+Variants (each is timed in its own subprocess, so that its peak memory is its own):
+
+* ``naive``         — the reference: a per-task loop written out here, ``autograd.grad(...,
+  create_graph=True)`` then ``functional_call`` at φ, summed over tasks.
+* ``library``       — ``metalearn_lite.gradient.MAML.meta_loss``: the same per-task loop, but
+  each task's meta-gradient is taken (and its graph freed) before the next task is built
+  (``backward_per_task=True``, the default; a surrogate loss carries the summed gradient).
+* ``library_plain_loop`` — ``MAML(..., backward_per_task=False)``: the protocol's default
+  ``meta_loss`` (all task graphs alive, one backward).
+* ``folded``        — all tasks in ONE graph: tasks folded into the channel dimension, grouped
+  convolutions (``groups=B``), per-task BatchNorm = per-channel statistics of the folded
+  tensor, a batched head (``baddbmm``). Same FLOPs, B times fewer (larger) kernel calls.
+* ``channels_last`` — the library, with the network's weights in ``torch.channels_last``.
+* ``no_mkldnn``     — the library with ``torch.backends.mkldnn.enabled = False``.
+* each of ``naive``/``library`` again with 2 intra-op threads (``torch.set_num_threads``).
+
+Correctness first: every variant's meta-gradient is compared with ``naive``'s in float64 on a
+small meta-batch (must agree to 1e-5), and in float32 on the benchmark workload (reported).
+Results go to ``benchmarks/results/maml_speed.json``. Run: ``python benchmarks/maml_speed.py``
+(``--quick`` for a smoke run).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+import metalearn_lite as ml
+from metalearn_lite.gradient import MAML
+
+RESULTS = Path(__file__).resolve().parent / "results" / "maml_speed.json"
+ALPHA = 0.4
+
+
+# --- the meta-losses being compared ----------------------------------------------------------------
+def naive_meta_loss(learner: MAML, batch) -> torch.Tensor:
+    """The textbook loop: per task, φ = θ − α∇L_S(θ) with create_graph=True, then L_Q(φ)."""
+    theta = dict(learner.model.named_parameters())
+    total = 0.0
+    for i in range(len(batch)):
+        support = F.cross_entropy(functional_call(learner.model, theta, (batch.support_x[i],)), batch.support_y[i])
+        grads = torch.autograd.grad(support, list(theta.values()), create_graph=True)
+        phi = {name: p - ALPHA * g for (name, p), g in zip(theta.items(), grads)}
+        total = total + F.cross_entropy(functional_call(learner.model, phi, (batch.query_x[i],)), batch.query_y[i])
+    return total / len(batch)
+
+
+def folded_forward(params: dict[str, torch.Tensor], x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """ConvNet4 (norm="batch") for B tasks at once: params have a leading task dimension B,
+    x is (B, n, C, H, W); returns (B, n, N) scores. Task b's channels are block b of the folded
+    tensor, so grouped convolution applies task b's filters to task b's images only, and
+    per-channel BatchNorm statistics are per-task statistics."""
+    B, n = x.shape[:2]
+    h = x.transpose(0, 1).reshape(n, B * x.shape[2], *x.shape[3:])
+    for block in range(4):
+        conv, norm = f"features.{4 * block}", f"features.{4 * block + 1}"
+        w = params[f"{conv}.weight"]
+        h = F.conv2d(h, w.reshape(-1, *w.shape[2:]), params[f"{conv}.bias"].reshape(-1), padding=1, groups=B)
+        h = F.batch_norm(h, None, None, params[f"{norm}.weight"].reshape(-1), params[f"{norm}.bias"].reshape(-1), True, 0.0, eps)
+        h = F.max_pool2d(F.relu(h), 2)
+    h = h.reshape(n, B, -1).transpose(0, 1)
+    return torch.baddbmm(params["head.bias"][:, None, :], h, params["head.weight"].transpose(1, 2))
+
+
+def folded_meta_loss(learner: MAML, batch) -> torch.Tensor:
+    B = len(batch)
+
+    def loss(params, x, y):  # Σ over tasks of each task's mean cross-entropy
+        scores = folded_forward(params, x)
+        return F.cross_entropy(scores.flatten(0, 1), y.flatten(), reduction="none").view(B, -1).mean(1).sum()
+
+    theta = dict(learner.model.named_parameters())
+    phi = {name: p.expand(B, *p.shape) for name, p in theta.items()}  # every task starts at θ
+    grads = torch.autograd.grad(loss(phi, batch.support_x, batch.support_y), list(phi.values()), create_graph=True)
+    phi = {name: p - ALPHA * g for (name, p), g in zip(phi.items(), grads)}
+    return loss(phi, batch.query_x, batch.query_y) / B
+
+
+def library_meta_loss(learner: MAML, batch) -> torch.Tensor:
+    return learner.meta_loss(batch)[0]
+
+
+def library_plain_loop_meta_loss(learner: MAML, batch) -> torch.Tensor:
+    learner.backward_per_task = False
+    try:
+        return learner.meta_loss(batch)[0]
+    finally:
+        learner.backward_per_task = True
+
+
+VARIANTS = {
+    "naive": (naive_meta_loss, {}),
+    "library": (library_meta_loss, {}),
+    "library_plain_loop": (library_plain_loop_meta_loss, {}),
+    "folded": (folded_meta_loss, {}),
+    "channels_last": (library_meta_loss, {"channels_last": True}),
+    "no_mkldnn": (library_meta_loss, {"mkldnn": False}),
+}
+
+
+# --- setup ---------------------------------------------------------------------------------------
+def make_problem(tasks: int, ways: int, shots: int, queries: int, hidden: int, dtype=torch.float32, seed: int = 0):
+    ml.seed_everything(seed)
+    classes, per_class = 100, shots + queries
+    g = torch.Generator().manual_seed(seed)
+    prototypes = torch.rand(classes, 1, 28, 28, generator=g)
+    x = (prototypes.repeat_interleave(per_class, 0) + 0.3 * torch.randn(classes * per_class, 1, 28, 28, generator=g)).clamp(0, 1)
+    dataset = ml.FewShotDataset(x, torch.arange(classes).repeat_interleave(per_class), [f"c{c}" for c in range(classes)])
+    batch = ml.EpisodeSampler(dataset, ways, shots, queries, seed=seed).sample(tasks)
+    batch.support_x, batch.query_x = batch.support_x.to(dtype), batch.query_x.to(dtype)
+    learner = MAML(ml.ConvNet4(out_features=ways, hidden=hidden), alpha=ALPHA).to(dtype)
+    return learner, batch
+
+
+def meta_gradient(fn, learner, batch) -> list[torch.Tensor]:
+    return list(torch.autograd.grad(fn(learner, batch), list(learner.parameters())))
+
+
+def check_float64(tasks: int = 4, hidden: int = 8) -> dict[str, float]:
+    """Max |meta-gradient − naive's| in float64 on a small meta-batch, for each variant."""
+    learner, batch = make_problem(tasks, 5, 1, 3, hidden, dtype=torch.float64)
+    reference = meta_gradient(naive_meta_loss, learner, batch)
+    diffs = {}
+    for name, (fn, options) in VARIANTS.items():
+        torch.backends.mkldnn.enabled = options.get("mkldnn", True)
+        model = learner
+        if options.get("channels_last"):
+            model = MAML(ml.ConvNet4(out_features=5, hidden=hidden), alpha=ALPHA).double()
+            model.load_state_dict(learner.state_dict())
+            model.to(memory_format=torch.channels_last)
+        grads = meta_gradient(fn, model, batch)
+        diffs[name] = max(float((a - b).abs().max()) for a, b in zip(grads, reference))
+        torch.backends.mkldnn.enabled = True
+    return diffs
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- one variant, in its own process -----------------------------------------------------------------
+def run_variant(args) -> dict:
+    torch.set_num_threads(args.threads)
+    fn, options = VARIANTS[args.variant]
+    torch.backends.mkldnn.enabled = options.get("mkldnn", True)
+    learner, batch = make_problem(args.tasks, args.ways, args.shots, args.queries, args.hidden)
+    if options.get("channels_last"):
+        learner.to(memory_format=torch.channels_last)
+    rss_before = rss_mib()
+    seconds = []
+    for _ in range(args.repeats + 1):  # the first run is a warm-up
+        start = time.perf_counter()
+        grads = meta_gradient(fn, learner, batch)
+        seconds.append(time.perf_counter() - start)
+        del grads
+    grads = meta_gradient(fn, learner, batch) if args.save_grad else None
+    if grads is not None:
+        torch.save([g.detach() for g in grads], args.save_grad)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "variant": args.variant,
+        "threads": args.threads,
+        "seconds_per_meta_step": statistics.median(seconds[1:]),
+        "seconds_all_runs": seconds,
+        "peak_rss_mib": peak,
+        "rss_before_mib": rss_before,
+        "peak_extra_mib": peak - rss_before,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=32)
+    parser.add_argument("--ways", type=int, default=5)
+    parser.add_argument("--shots", type=int, default=1)
+    parser.add_argument("--queries", type=int, default=15)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=2, help="timed meta-steps per variant (after one warm-up)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--variant", choices=sorted(VARIANTS))
+    parser.add_argument("--save-grad")
+    parser.add_argument("--quick", action="store_true", help="a small smoke run (4 tasks, 1 repeat)")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if args.variant is not None:  # child process: time one variant, print JSON
+        print(json.dumps(run_variant(args)))
+        return
+    if args.quick:
+        args.tasks, args.repeats = 4, 1
+
+    load_at_start = os.getloadavg()[0]  # the CPU may be shared: timings are only comparable within one run
+    correctness = check_float64()
+    print("float64 max |Δ meta-gradient| vs naive:", correctness, flush=True)
+    assert all(d < 1e-5 for d in correctness.values()), correctness
+
+    workload = ["--tasks", str(args.tasks), "--ways", str(args.ways), "--shots", str(args.shots),
+                "--queries", str(args.queries), "--hidden", str(args.hidden), "--repeats", str(args.repeats)]
+    runs = [(name, 1) for name in VARIANTS] + [("naive", 2), ("library", 2)]
+    results, tmp = [], Path(tempfile.mkdtemp(prefix="maml_speed_"))
+    for name, threads in runs:
+        grad_file = tmp / f"{name}-{threads}.pt"
+        cmd = [sys.executable, __file__, "--variant", name, "--threads", str(threads), "--save-grad", str(grad_file), *workload]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        row = json.loads(out.strip().splitlines()[-1])
+        grads, reference = torch.load(grad_file), torch.load(tmp / "naive-1.pt")
+        row["float32_max_abs_diff_vs_naive"] = max(float((a - b).abs().max()) for a, b in zip(grads, reference))
+        row["float32_max_abs_meta_gradient"] = max(float(a.abs().max()) for a in reference)
+        results.append(row)
+        print(f"{name:14s} threads={threads}  {row['seconds_per_meta_step']:.2f} s/meta-step  "
+              f"peak RSS {row['peak_rss_mib']:.0f} MiB (+{row['peak_extra_mib']:.0f})  "
+              f"|Δgrad| {row['float32_max_abs_diff_vs_naive']:.1e}", flush=True)
+    base = next(r for r in results if r["variant"] == "naive" and r["threads"] == 1)
+    for r in results:
+        r["speedup_vs_naive_1_thread"] = base["seconds_per_meta_step"] / r["seconds_per_meta_step"]
+    report = {
+        "workload": {"model": f"ConvNet4(hidden={args.hidden}, norm='batch')", "tasks": args.tasks, "n_way": args.ways,
+                     "k_shot": args.shots, "queries_per_class": args.queries, "inner_steps": 1, "alpha": ALPHA,
+                     "order": "second (exact MAML)", "dtype": "float32"},
+        "machine": {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "load_average_1min_at_start": load_at_start,
+                    "load_average_1min_at_end": os.getloadavg()[0],
+                    "processor": platform.processor() or platform.machine()},
+        "float64_max_abs_diff_vs_naive": correctness,
+        "runs": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

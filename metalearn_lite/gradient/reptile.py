@@ -1,0 +1,145 @@
+"""Reptile (Nichol, Achiam & Schulman 2018, arXiv:1803.02999): meta-learning by moving towards adapted weights.
+
+For each task of a meta-batch, train a copy of the weights with k steps of plain SGD (or Adam)
+on that task's data, giving φᵢ; then move θ a fraction ε of the way towards their mean::
+
+    inner loop:  φᵢ = SGD_k(θ, task i)                 (k ordinary optimiser steps, no meta-gradient)
+    outer loop:  θ ← θ + ε (φ̄ − θ),   φ̄ = (1/B) Σᵢ φᵢ
+
+No second derivatives, no gradient through the inner loop: the difference θ − φᵢ itself is the
+"meta-gradient". (Nichol et al. show that its expectation contains MAML's first-order term plus
+a term that maximises the inner product of gradients of different mini-batches of a task.)
+
+**How it fits** :func:`metalearn_lite.meta_train` **(the surrogate-loss trick).**
+``meta_train`` only knows "loss.backward(); optimizer.step()". :meth:`Reptile.meta_loss`
+therefore returns the surrogate
+
+    S(θ) = ½ Σ_params ‖θ − stopgrad(φ̄)‖²,     whose gradient is  ∇_θ S = θ − φ̄.
+
+With ``optimizer=torch.optim.SGD(learner.parameters(), lr=ε)`` one step of ``meta_train`` is
+θ ← θ − ε (θ − φ̄) = θ + ε (φ̄ − θ): exactly Reptile's update. (With ``meta_train``'s default Adam
+the Reptile direction θ − φ̄ is fed to Adam instead, which the paper notes also works.) The value
+of S is not a meaningful loss, so the metrics that ``meta_loss`` reports are the real ones:
+``loss`` and ``accuracy``/``mse`` on the query set after adapting on the support set, as
+:func:`metalearn_lite.evaluate` would measure them, and ``surrogate`` = S.
+
+**Support and query.** Reptile has no support/query distinction: a task is just data to train
+on. While meta-training, the inner loop here trains on the support **and** query examples of
+each episode (``use_query=True``, the default), which matches the paper's practice of training
+on more shots than are tested (its ``train-shots``). The reported query metrics then come from
+a separate adaptation on the support set alone (cheap: the support set is small), so they stay
+honest held-out numbers. With ``use_query=False`` the inner loop uses the support set only and
+the same φᵢ is scored on the query set. At test time (:meth:`Reptile.adapt`) only the support
+set is used, of course. The inner loop is full-batch; the paper's inner Adam uses β₁ = 0, and
+so does ``inner_optimizer="adam"`` here.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.func import functional_call
+
+from ..data.episodes import EpisodeBatch
+from ..protocol import MetaLearner, Predictor, check_support, score_name, task_score
+from .maml import Params, check_model, check_step_size, check_steps
+
+INNER_OPTIMIZERS = ("sgd", "adam")
+
+
+class Reptile(MetaLearner):
+    """Reptile: ``inner_steps`` steps of SGD/Adam (step size ``inner_lr``) per task, then θ ← θ + ε(φ̄ − θ).
+
+    Train with ``meta_train(learner, tasks, steps, optimizer=torch.optim.SGD(learner.parameters(), lr=ε))``
+    for the paper's update (see the module docstring for why that works). ``test_inner_steps``
+    (default ``inner_steps``) are used by :meth:`adapt` in ``eval()`` mode.
+    """
+
+    adapt_needs_grad = True
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inner_lr: float,
+        inner_steps: int = 5,
+        test_inner_steps: int | None = None,
+        inner_optimizer: str = "sgd",
+        use_query: bool = True,
+        task_type: str = "classification",
+    ) -> None:
+        super().__init__(task_type)
+        self.model = check_model(model)
+        self.inner_lr = check_step_size("inner_lr", inner_lr)
+        self.inner_steps, self.test_inner_steps = check_steps(inner_steps, test_inner_steps)
+        if inner_optimizer not in INNER_OPTIMIZERS:
+            raise ValueError(f"inner_optimizer must be one of {INNER_OPTIMIZERS}, got {inner_optimizer!r}")
+        self.inner_optimizer = inner_optimizer
+        self.use_query = bool(use_query)
+
+    def extra_repr(self) -> str:
+        return (
+            f"inner_lr={self.inner_lr}, inner_steps={self.inner_steps}, test_inner_steps={self.test_inner_steps}, "
+            f"inner_optimizer={self.inner_optimizer!r}, use_query={self.use_query}, task_type={self.task_type!r}"
+        )
+
+    def theta(self) -> Params:
+        """θ: the model's trainable parameters by name."""
+        return {name: p for name, p in self.model.named_parameters() if p.requires_grad}
+
+    @property
+    def steps(self) -> int:
+        return self.inner_steps if self.training else self.test_inner_steps
+
+    def inner_loop(self, x: Tensor, y: Tensor, steps: int | None = None) -> Params:
+        """φ = k steps of SGD/Adam from a detached copy of θ on (x, y); θ itself is not touched."""
+        steps = self.steps if steps is None else steps
+        phi = {name: p.detach().clone().requires_grad_() for name, p in self.theta().items()}
+        if self.inner_optimizer == "sgd":
+            optimizer = torch.optim.SGD(phi.values(), lr=self.inner_lr)
+        else:
+            optimizer = torch.optim.Adam(phi.values(), lr=self.inner_lr, betas=(0.0, 0.999))
+        with torch.enable_grad():
+            for _ in range(steps):
+                loss = self.loss(functional_call(self.model, phi, (x,)), y)
+                grads = torch.autograd.grad(loss, list(phi.values()), allow_unused=True, materialize_grads=True)
+                for p, g in zip(phi.values(), grads):
+                    p.grad = g
+                optimizer.step()
+        return {name: p.detach() for name, p in phi.items()}
+
+    def adapt(self, support_x: Tensor, support_y: Tensor) -> Predictor:
+        """Train a copy of θ on the support set; the predictor is the network at those weights."""
+        check_support(support_x, support_y, self.task_type)
+        phi = self.inner_loop(support_x, support_y)
+        return lambda x: functional_call(self.model, phi, (x,))
+
+    def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
+        """The surrogate ½ Σ‖θ − φ̄‖² (gradient θ − φ̄), and the real query loss and score as metrics."""
+        theta = self.theta()
+        phi_sum = {name: torch.zeros_like(p) for name, p in theta.items()}
+        losses, scores = [], []
+        for episode in batch:
+            check_support(episode.support_x, episode.support_y, self.task_type)
+            if self.use_query:
+                x = torch.cat([episode.support_x, episode.query_x])
+                y = torch.cat([episode.support_y, episode.query_y])
+                phi = self.inner_loop(x, y)
+                phi_support = self.inner_loop(episode.support_x, episode.support_y)  # for the metrics only
+            else:
+                phi = phi_support = self.inner_loop(episode.support_x, episode.support_y)
+            for name in phi_sum:
+                phi_sum[name] += phi[name]
+            with torch.no_grad():
+                outputs = functional_call(self.model, phi_support, (episode.query_x,))
+                losses.append(float(self.loss(outputs, episode.query_y)))
+                scores.append(task_score(self.task_type, outputs, episode.query_y))
+        phi_mean = {name: s / len(batch) for name, s in phi_sum.items()}
+        surrogate = 0.5 * sum(((theta[name] - phi_mean[name]) ** 2).sum() for name in theta)
+        metrics = {
+            "loss": sum(losses) / len(losses),
+            score_name(self.task_type): sum(scores) / len(scores),
+            "surrogate": float(surrogate.detach()),
+        }
+        return surrogate, metrics
+
+
+__all__ = ["Reptile"]
