@@ -17,13 +17,14 @@ from .data import (
 )
 from .models import MLP, ConvNet4
 from .protocol import MetaLearner, check_support, task_loss, task_score
+from .transfer import FineTune, pretrain
 from .training import EvalResult, History, evaluate, load_checkpoint, meta_train, save_checkpoint
 from .utils import mean_ci95, resolve_device, seed_everything
 
 __version__ = "0.1.0"
 __all__ = [
-    "ConvNet4", "Episode", "EpisodeBatch", "EpisodeSampler", "EvalResult", "FewShotDataset", "FromScratch",
+    "ConvNet4", "Episode", "EpisodeBatch", "EpisodeSampler", "EvalResult", "FewShotDataset", "FineTune", "FromScratch",
     "History", "MLP", "MetaLearner", "NearestNeighbour", "SinusoidTasks", "TaskSource", "check_support",
-    "evaluate", "evaluate_lake", "load_checkpoint", "load_lake_runs", "load_omniglot", "make_blob_classes", "mean_ci95", "meta_train", "resolve_device",
+    "evaluate", "evaluate_lake", "load_checkpoint", "load_lake_runs", "load_omniglot", "make_blob_classes", "mean_ci95", "meta_train", "pretrain", "resolve_device",
     "save_checkpoint", "seed_everything", "task_loss", "task_score",
 ]
