@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """The project's Makefile, in plain Python (standard library only).
 
-    python3 tasks.py book    set up the environment, build the book into _build/html
-    python3 tasks.py test    set up the environment, run pytest (tests/ + chapter notebooks)
+    python3 tasks.py book    set up the environment, fetch the pinned JavaScript the pages
+                             load (MathJax, Jupyter widgets; into _vendor/), build the book
+                             into _build/html
+    python3 tasks.py test    set up the environment, run pytest: tests/ (which also builds
+                             the book and checks every page in headless Chromium) + the
+                             chapter notebooks (nbval)
     python3 tasks.py lab     open JupyterLab on chapters/
     python3 tasks.py clean   delete build outputs and caches (--venv: also .venv/)
 
@@ -12,22 +16,108 @@ created and used. Installing is skipped while a stamp file in that environment m
 a hash of pyproject.toml (plus this script's pins); edit pyproject.toml, or run
 `clean --venv`, to install again. Extra arguments after `test` go to pytest, after
 `lab` to JupyterLab (e.g. --no-browser).
+
+The built pages load MathJax, require.js and the Jupyter widget manager from the site itself,
+never from a CDN, so equations and widgets render offline. Those files are npm packages;
+`vendor()` downloads the pinned tarballs from the npm registry (no node/npm needed; set
+$NPM_CONFIG_REGISTRY for a mirror), checks each against its pinned sha512 integrity, and
+unpacks the files the pages need into _vendor/ (git-ignored), which _config.yml adds to
+html_static_path.
 """
 from __future__ import annotations
 
+import base64
+import fnmatch
 import hashlib
+import json
 import os
 import shlex
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 TORCH = "torch==2.13.0"  # installed first, alone: an unpinned torch pulls a multi-GB CUDA build
 EXTRAS = ".[book,test]"
 SANITIZE = "chapters/nbval_sanitize.cfg"
+VENDOR = ROOT / "_vendor"  # html_static_path in _config.yml: its folders end up in _build/html/_static/
+
+
+@dataclass(frozen=True)
+class NpmPin:
+    """One npm package whose files the built pages load, pinned by version and sha512 integrity."""
+
+    name: str  # npm package name
+    version: str
+    integrity: str  # "sha512-<base64>": the registry's dist.integrity for this version
+    folder: str  # unpacked into _vendor/<folder>/, which the build copies to _static/<folder>/
+    files: tuple[str, ...]  # what to unpack: fnmatch patterns relative to the tarball's package/
+    strip: str = ""  # prefix removed from those paths in _vendor/<folder>/
+
+    @property
+    def url(self) -> str:
+        registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
+        return f"{registry}/{self.name}/-/{self.name.split('/')[-1]}-{self.version}.tgz"
+
+
+# To change a version, change its integrity too: `dist.integrity` at
+# https://registry.npmjs.org/<name>/<version>. The require.js and html-manager versions are the
+# ones myst-nb 1.x loads from CDNs by default (myst_nb/core/config.py, ipywidgets_js_factory).
+NPM_PINS = (
+    NpmPin(
+        "mathjax", "3.2.2",
+        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+        folder="mathjax", strip="es5/",
+        # the TeX-to-HTML component, the TeX extensions its autoloader fetches (\boldsymbol,
+        # \cancel, ...), its fonts, and what its right-click menu loads on demand (accessibility)
+        files=("es5/tex-chtml.js", "es5/input/tex/extensions/*", "es5/output/chtml/fonts/woff-v2/*",
+               "es5/ui/*", "es5/a11y/*", "es5/sre/*", "es5/input/mml.js", "es5/input/mml/*", "LICENSE"),
+    ),
+    NpmPin(
+        "requirejs", "2.3.4",
+        "sha512-qPD5gRrj6kGQ0ZySAJgqbArkaDqPMbQIT0zSZDkIv1mfA17w/tR2Faq5l2qqRf2CdQx6FWln9nUrgd2UDzb19A==",
+        folder="requirejs", files=("require.js", "README.md"),  # README.md holds the licence
+    ),
+    NpmPin(
+        # embed-amd.js bundles @jupyter-widgets/base, controls and output, so the standard widgets
+        # need nothing else; it loads its icon fonts from its own folder
+        "@jupyter-widgets/html-manager", "1.0.6",
+        "sha512-+Mn+Ra8wyIHrYaUpfmf9A3dsLkt/NuwzPQN8sthdxBD35VV5cOJbpmgMhNR27n/rmP3mKyEe0PWCJrtZrXTXDQ==",
+        folder="html-manager", strip="dist/",
+        files=("dist/embed-amd.js", "dist/*.woff2", "dist/*.woff", "dist/*.ttf", "dist/*.eot", "dist/*.svg",
+               "dist/embed.js.LICENSE.txt", "LICENSE"),
+    ),
+)
+
+# Loaded between require.js and html-manager's embed-amd.js (_config.yml, nb_ipywidgets_js);
+# vendor() writes it next to embed-amd.js. Two things the html-manager assumes about the page:
+WIDGETS_SETUP_JS = """\
+// Written by tasks.py (vendor): glue between the vendored @jupyter-widgets/html-manager and the book.
+(function () {
+  // 1. Its bundles load their icon fonts from the folder require.js resolves their module names
+  //    to, by default next to the *page*; resolve them to this folder, where the fonts are.
+  var here = document.currentScript.src.replace(/\\/[^\\/]*$/, "");
+  window.require.config({paths: {"@jupyter-widgets/html-manager/dist": here, "@jupyter-widgets": here}});
+  // 2. It typesets widget labels with MathJax 2's MathJax.Hub.Queue; the book runs MathJax 3.
+  //    Translate, once MathJax 3 has loaded (deferred) and before widgets render (on load).
+  //    (MathJax 3's default delimiters: \\(...\\) and $$...$$, not single $...$.)
+  window.addEventListener("load", function () {
+    var mathjax = window.MathJax;
+    if (!mathjax || mathjax.Hub) return;  // no math on the page, or MathJax 2
+    mathjax.Hub = {Queue: function (job) {
+      var element = job && job[2];
+      if (!mathjax.startup) return;  // MathJax did not load: nothing to typeset with
+      mathjax.startup.promise.then(function () { return mathjax.typesetPromise(element ? [element] : undefined); });
+    }};
+  });
+})();
+"""
 
 
 def run(cmd: list, env_dir: Path | None = None, check: bool = True) -> int:
@@ -92,11 +182,97 @@ def setup() -> Path:
     return env_dir
 
 
-def book() -> int:
-    env_dir = setup()
+def _unpack(pin: NpmPin, tarball: Path, dest: Path) -> int:
+    """Unpack pin.files from an npm tarball into dest, refusing absolute or '..' member names."""
+    count = 0
+    with tarfile.open(tarball, "r:gz") as tar:
+        for member in tar.getmembers():
+            name = member.name.replace("\\", "/")
+            if name.startswith("/") or ".." in name.split("/") or ":" in name:
+                raise SystemExit(f"{pin.name}@{pin.version}: unsafe path {member.name!r} in the tarball")
+            if not (member.isfile() and name.startswith("package/")):
+                continue  # links, devices, folders: never unpacked
+            relative = name[len("package/"):]
+            if not any(fnmatch.fnmatchcase(relative, pattern) for pattern in pin.files):
+                continue
+            if pin.strip and relative.startswith(pin.strip):
+                relative = relative[len(pin.strip):]
+            target = dest.joinpath(*relative.split("/"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tar.extractfile(member) as src, open(target, "wb") as out:
+                shutil.copyfileobj(src, out)
+            count += 1
+    return count
+
+
+def vendor(download: bool = True) -> Path:
+    """Make _vendor/ hold the pinned npm files the built pages load (download only what is missing).
+
+    With download=False (the test suite, which stays off the internet), a missing or outdated
+    package is an error that says how to fetch it.
+    """
+    VENDOR.mkdir(exist_ok=True)
+    for pin in NPM_PINS:
+        stamp_text = f"{pin.name}@{pin.version} {pin.integrity}\n"
+        folder = VENDOR / pin.folder
+        stamp = folder / ".npm-pin"
+        if stamp.exists() and stamp.read_text() == stamp_text:
+            continue
+        if not download:
+            raise SystemExit(
+                f"{folder.relative_to(ROOT)}/ does not hold {pin.name} {pin.version}: run `python3 tasks.py book` "
+                "(or `test`), which downloads it"
+            )
+        print(f"==> fetch {pin.url}", flush=True)
+        with tempfile.TemporaryDirectory(dir=VENDOR, prefix=".fetch-") as tmp:
+            tarball = Path(tmp) / "package.tgz"
+            digest = hashlib.sha512()
+            try:
+                with urllib.request.urlopen(pin.url, timeout=60) as response, open(tarball, "wb") as out:
+                    while chunk := response.read(1 << 16):
+                        digest.update(chunk)
+                        out.write(chunk)
+            except OSError as error:
+                raise SystemExit(
+                    f"Could not download {pin.url}: {error}\nThe book's pages need {pin.name} {pin.version}; "
+                    "connect to the internet (or set NPM_CONFIG_REGISTRY to an npm mirror) and try again."
+                ) from error
+            got = "sha512-" + base64.b64encode(digest.digest()).decode()
+            if got != pin.integrity:
+                raise SystemExit(f"{pin.url}: integrity {got} does not match the pinned {pin.integrity}; not using it")
+            unpacked = Path(tmp) / pin.folder
+            count = _unpack(pin, tarball, unpacked)
+            (unpacked / ".npm-pin").write_text(stamp_text)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(unpacked, folder)
+        print(f"    {count} files into {folder.relative_to(ROOT)}/", flush=True)
+    (VENDOR / "html-manager" / "setup.js").write_text(WIDGETS_SETUP_JS)
+    (VENDOR / "versions.json").write_text(
+        json.dumps({pin.name: {"version": pin.version, "integrity": pin.integrity} for pin in NPM_PINS}, indent=2) + "\n"
+    )
+    return VENDOR
+
+
+def build_book(env_dir: Path | None = None, download: bool = True) -> int:
+    """Fetch the vendored JavaScript if needed and build every page; return jupyter-book's status.
+
+    The one way the book is built: `tasks.py book` and the test suite (tests/test_book.py) both
+    call this. env_dir defaults to the running Python's environment; download=False: see vendor.
+    """
+    vendor(download)
+    env_dir = env_dir if env_dir is not None else Path(sys.prefix)
     # --all: an incremental build does not repeat the warnings of unchanged pages, and
     # would pass where a fresh one fails (notebooks are not executed, so this is cheap).
-    run([tool(env_dir, "jupyter-book"), "build", ".", "--all", "--warningiserror", "--keep-going"], env_dir)
+    return run([tool(env_dir, "jupyter-book"), "build", ".", "--all", "--warningiserror", "--keep-going"],
+               env_dir, check=False)
+
+
+def book() -> int:
+    env_dir = setup()
+    code = build_book(env_dir)
+    if code != 0:
+        return code
     index = ROOT / "_build" / "html" / "index.html"
     print(f"\nThe book is built. Open it in a browser:\n    {index.as_uri()}")
     return 0
@@ -104,6 +280,7 @@ def book() -> int:
 
 def test(pytest_args: list[str]) -> int:
     env_dir = setup()
+    vendor()  # the tests build the book, but never download anything themselves
     cmd = [tool(env_dir, "python"), "-m", "pytest", "tests"]
     if any((ROOT / "chapters").glob("*.ipynb")):
         cmd += ["chapters", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", SANITIZE]
@@ -118,7 +295,7 @@ def lab(lab_args: list[str]) -> int:
 
 
 def clean(args: list[str]) -> int:
-    paths = [ROOT / p for p in ("_build", ".pytest_cache", ".hypothesis", "build")]
+    paths = [ROOT / p for p in ("_build", "_vendor", ".pytest_cache", ".hypothesis", "build")]
     paths += ROOT.glob("*.egg-info")
     for folder in ("metalearn_lite", "tests", "benchmarks", "chapters", "book"):
         paths += (ROOT / folder).rglob("__pycache__")

@@ -9,11 +9,17 @@ Omniglot data
 Network
     Tests never touch the internet. ``offline_omniglot`` points the Omniglot download URL at a
     closed local port; ``http_server`` serves a temporary folder on 127.0.0.1.
+
+Timings
+    Each chapter notebook's nbval time is written to ``_build/chapter_times.json`` and printed
+    at the end of the run (chapters over 180 s are flagged, not failed), with the book's build
+    and browser-check times (``book_timings``, filled by ``test_book.py``).
 """
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -22,6 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
+
+# Test workloads are small: one intra-op thread is as fast, steadier on a busy machine, and
+# gives the same floating-point reductions everywhere (chapters set the same).
+torch.set_num_threads(1)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_OMNIGLOT = REPO_ROOT.parent / "shared" / "data" / "omniglot"
@@ -116,3 +127,68 @@ def http_server(tmp_path: Path):
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+# -- timings of the chapter notebooks and of the book checks ----------------------------------
+
+CHAPTER_TIME_LIMIT_S = 180  # a chapter slower than this is flagged in the summary (not failed)
+CHAPTER_TIMES = REPO_ROOT / "_build" / "chapter_times.json"
+
+
+class _Timings:
+    """Adds up each chapter notebook's nbval time (all its cells, kernel start included), writes
+    them to _build/chapter_times.json and prints them, with the book's build and browser-check
+    times, at the end of the run.
+
+    A plugin object rather than plain hooks: hooks in tests/conftest.py only see the items
+    under tests/, and nbval's items live under chapters/.
+    """
+
+    def __init__(self) -> None:
+        self.chapters: dict[str, dict] = {}
+        self.book: dict = {}  # filled by tests/test_book.py: build_s, pages_s
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        path = report.nodeid.split("::")[0]
+        if not path.endswith(".ipynb"):
+            return
+        entry = self.chapters.setdefault(path, {"seconds": 0.0, "cells": 0, "failed_cells": 0})
+        entry["seconds"] = round(entry["seconds"] + report.duration, 2)
+        entry["cells"] += report.when == "call"
+        entry["failed_cells"] += report.failed
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.chapters:
+            CHAPTER_TIMES.parent.mkdir(parents=True, exist_ok=True)
+            CHAPTER_TIMES.write_text(
+                json.dumps({"limit_s": CHAPTER_TIME_LIMIT_S, "chapters": self.chapters}, indent=2) + "\n"
+            )
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        write = terminalreporter.write_line
+        if self.chapters:
+            terminalreporter.section("chapter times (nbval)")
+            for path, entry in self.chapters.items():
+                slow = entry["seconds"] > CHAPTER_TIME_LIMIT_S
+                flag = f"  SLOW: over {CHAPTER_TIME_LIMIT_S} s" if slow else ""
+                write(f"{entry['seconds']:8.1f} s  {path} ({entry['cells']} cells){flag}", yellow=slow)
+            write(f"written to {CHAPTER_TIMES.relative_to(REPO_ROOT)}")
+        if self.book:
+            terminalreporter.section("book")
+            if "build_s" in self.book:
+                write(f"{self.book['build_s']:8.1f} s  build (tasks.build_book)")
+            pages = self.book.get("pages_s", {})
+            if pages:
+                slowest = max(pages, key=pages.get)
+                write(f"{sum(pages.values()):8.1f} s  {len(pages)} pages checked in Chromium "
+                      f"(slowest: {slowest}, {pages[slowest]:.1f} s); screenshots in _build/screenshots/")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(_Timings(), "metalearn_lite_timings")
+
+
+@pytest.fixture(scope="session")
+def book_timings(pytestconfig: pytest.Config) -> dict:
+    """Where tests/test_book.py records the build time and each page's browser-check time."""
+    return pytestconfig.pluginmanager.get_plugin("metalearn_lite_timings").book

@@ -1,0 +1,331 @@
+"""The built book, opened page by page in a headless browser.
+
+``built_book`` builds the book once per test session with the very function behind
+``python3 tasks.py book`` (``tasks.build_book``: ``jupyter-book build . --all --warningiserror
+--keep-going``, with the pinned MathJax/widget JavaScript that ``tasks.py test`` has put in
+``_vendor/`` -- the tests themselves download nothing). Then every page
+listed in ``_toc.yml`` -- stub pages and notebooks alike -- is served by an ``http.server`` on
+127.0.0.1 and opened in headless Chromium (Debian's ``chromium`` and ``chromium-driver``, driven by
+selenium), which may only reach 127.0.0.1. Each page must have
+
+* no errors (SEVERE entries) in the browser console;
+* no request to any host but 127.0.0.1, and no ``<script src>``/``<link href>`` pointing off-site;
+* its equations typeset by MathJax: ``mjx-container`` elements, no TeX errors, and no raw
+  ``$$``, ``\\(`` or ``\\[`` left in the text outside code;
+* on a notebook page: a launch button for Colab and Binder; its figures loaded (``img`` with a
+  non-zero natural width) when the notebook has image outputs; its widgets rendered from the
+  saved widget state when the notebook has one.
+
+A screenshot of each page is saved in ``_build/screenshots/``. Without Chromium these tests fail
+and say how to install it; ``METALEARN_LITE_SKIP_BROWSER=1`` skips them instead.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import importlib.util
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+HTML = REPO_ROOT / "_build" / "html"
+SCREENSHOTS = REPO_ROOT / "_build" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+    "--disable-component-update", "--disable-sync", "--disable-quic", "--window-size=1280,1000",
+    # The reader on a train: any host but the local server does not resolve. (Requests to other
+    # hosts are also caught in the network log, even when they fail.)
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell", "remove_output", "remove_cell"}
+# Console errors that are not the book's:
+KNOWN_CONSOLE_ERRORS = (
+    # Sphinx 7 writes an inline <script> twice when an extension adds it after the builder has
+    # started (Sphinx compares the builder's None filename with the registry's ''); sphinx-thebe's
+    # `const THEBE_JS_URL = ...` is one, so its second copy is a redeclaration. Harmless: the first
+    # copy defines the same values (and thebe is not enabled). Seen in Sphinx 7.3 to 8.1.
+    "Identifier 'THEBE_JS_URL' has already been declared",
+    # The browser asks every site for /favicon.ico by itself; the book does not have one.
+    "/favicon.ico - Failed to load resource: the server responded with a status of 404",
+)
+
+
+# -- what the pages are -------------------------------------------------------------------------
+
+
+def toc_pages() -> list[str]:
+    """Every page in _toc.yml, in order (names without extension, e.g. 'chapters/03_1_gradient_based')."""
+    toc = yaml.safe_load((REPO_ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    pages = [toc["root"]]
+
+    def walk(entries: list) -> None:
+        for entry in entries or []:
+            if "file" in entry:
+                pages.append(entry["file"])
+            walk(entry.get("sections", []))
+            walk(entry.get("chapters", []))
+
+    walk(toc.get("parts", []))
+    walk(toc.get("chapters", []))
+    return pages
+
+
+@dataclass
+class Page:
+    name: str  # toc name, e.g. "chapters/04_1_maml"
+    source: Path  # the .ipynb or .md it is built from
+    images: int = 0  # image outputs shown on the page (notebooks)
+    widget_views: int = 0  # widget outputs whose model is in the saved widget state (notebooks)
+
+    @property
+    def is_notebook(self) -> bool:
+        return self.source.suffix == ".ipynb"
+
+
+def page_info(name: str) -> Page:
+    sources = [REPO_ROOT / f"{name}{suffix}" for suffix in (".ipynb", ".md")]
+    existing = [s for s in sources if s.exists()]
+    assert existing, f"_toc.yml lists {name}, but there is no {name}.ipynb or {name}.md"
+    assert len(existing) == 1, (
+        f"{name} has both a notebook and a stub page: delete the stub {name}.md now that {name}.ipynb exists"
+    )
+    page = Page(name, existing[0])
+    if page.is_notebook:
+        nb = json.loads(page.source.read_text(encoding="utf-8"))
+        state = nb.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+        for cell in nb.get("cells", []):
+            tags = set(cell.get("metadata", {}).get("tags", []))
+            if cell.get("cell_type") != "code" or tags & HIDDEN_OUTPUT_TAGS:
+                continue
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if WIDGET_VIEW in data and data[WIDGET_VIEW].get("model_id") in state:
+                    page.widget_views += 1
+                elif any(t in data for t in IMAGE_TYPES):
+                    page.images += 1
+    return page
+
+
+# -- fixtures ---------------------------------------------------------------------------------
+
+
+def _load_tasks():
+    spec = importlib.util.spec_from_file_location("metalearn_lite_tasks", REPO_ROOT / "tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # (dataclasses look their module up there)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def built_book(book_timings: dict) -> Path:
+    """_build/html, freshly built by tasks.build_book (the same build as `python3 tasks.py book`)."""
+    start = time.monotonic()
+    try:
+        code = _load_tasks().build_book(download=False)  # tests stay off the internet
+    except SystemExit as error:  # _vendor/ is not there yet
+        pytest.fail(str(error))
+    book_timings["build_s"] = time.monotonic() - start
+    if code != 0:
+        pytest.fail(f"the book did not build (jupyter-book exit status {code}); its output is above")
+    return HTML
+
+
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def site(built_book: Path):
+    """Base URL (ending in '/') of the built book, served on 127.0.0.1 from a background thread."""
+    handler = functools.partial(_SiteHandler, directory=str(built_book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium under chromedriver, logging the console and the network."""
+    if os.environ.get("METALEARN_LITE_SKIP_BROWSER") == "1":
+        pytest.skip("METALEARN_LITE_SKIP_BROWSER=1")
+    missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
+    if missing:
+        pytest.fail(
+            f"{' and '.join(missing)} not found. Install Chromium and its driver (Debian/Ubuntu: "
+            "`sudo apt-get install chromium chromium-driver`), point $CHROMIUM/$CHROMEDRIVER at them, "
+            "or set METALEARN_LITE_SKIP_BROWSER=1 to skip the browser checks."
+        )
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="metalearn-lite-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM  # with the Service below, Selenium Manager downloads nothing
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_script_timeout(60)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+# -- the checks -------------------------------------------------------------------------------
+
+# Runs in the page once it has loaded: waits for MathJax to finish typesetting (when MathJax
+# is on the page) and for `widgets` widget views to be rendered, then reports what is there.
+INSPECT_PAGE = r"""
+const [widgets, done] = arguments;
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+(async () => {
+  let mathjax = null;
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+    await MathJax.startup.promise;
+    mathjax = MathJax.version;
+  }
+  const rendered = () => Array.from(document.querySelectorAll('.widget-subarea'))
+    .filter(area => area.querySelector('.jupyter-widgets')).length;
+  for (let waited = 0; widgets > 0 && rendered() < widgets && waited < 30000; waited += 200) await sleep(200);
+  const rawTex = [];  // text nodes (outside code) still holding TeX delimiters
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!node.parentElement.closest('pre, code, script, style, textarea, mjx-container')
+        && /\$\$|\\\(|\\\[/.test(node.textContent)) rawTex.push(node.textContent.trim().slice(0, 80));
+  }
+  const offsite = [];
+  document.querySelectorAll('script[src], link[href]:not([rel~="canonical"]):not([rel~="alternate"])').forEach(e => {
+    const url = new URL(e.getAttribute('src') || e.getAttribute('href'), document.baseURI);
+    if (url.protocol.startsWith('http') && url.host !== location.host) offsite.push(url.href);
+  });
+  done({
+    mathjax,
+    mathElements: document.querySelectorAll('.math').length,
+    mathUntypeset: Array.from(document.querySelectorAll('.math')).filter(e => !e.querySelector('mjx-container')).length,
+    mjxContainers: document.querySelectorAll('mjx-container').length,
+    texErrors: Array.from(document.querySelectorAll('mjx-merror')).map(e => e.getAttribute('data-mjx-error') || e.textContent),
+    rawTex,
+    images: Array.from(document.images).map(img => ({src: img.currentSrc || img.src, width: img.naturalWidth,
+                                                      output: !!img.closest('.cell_output')})),
+    colab: document.querySelectorAll('a[href*="colab.research.google.com"]').length,
+    binder: document.querySelectorAll('a[href*="mybinder.org"]').length,
+    widgets: rendered(),
+    offsite,
+  });
+})().catch(error => done({error: String(error)}));
+"""
+
+
+def requested_urls(driver) -> list[str]:
+    """URLs the page asked for since the last call (Chromium's network log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
+def save_screenshot(driver, path: Path, width: int = 1280, max_height: int = 16384) -> None:
+    """The whole page, not just the window (long pages are cut at max_height): stretch the window, shoot."""
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(max(height, 800), max_height))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(path))
+    driver.set_window_size(width, 1000)
+
+
+def test_toc_sources_exist_once():
+    """Each toc entry is one notebook or one stub page (the build stops on both, less clearly)."""
+    for name in toc_pages():
+        page_info(name)
+
+
+def test_no_built_page_loads_from_other_sites(built_book: Path):
+    """No HTML file of the site (search and index pages included) loads a script or stylesheet off-site."""
+    tag = re.compile(r"<(script|link)\b[^>]*>", re.I)
+    url = re.compile(r"""\s(?:src|href)=["']((?:https?:)?//[^"']+)""", re.I)
+    offsite = {}
+    for path in built_book.rglob("*.html"):
+        for match in tag.finditer(path.read_text(encoding="utf-8")):
+            found = url.search(match.group(0))
+            if found and "canonical" not in match.group(0):
+                offsite.setdefault(str(path.relative_to(built_book)), []).append(found.group(1))
+    assert not offsite, f"pages load files from other sites: {offsite}"
+
+
+@pytest.mark.parametrize("name", toc_pages())
+def test_page_in_browser(name: str, site: str, browser, book_timings: dict):
+    page = page_info(name)
+    browser.get_log("browser")  # (reading a log empties it)
+    browser.get_log("performance")
+    start = time.monotonic()
+    browser.get(site + f"{name}.html")
+    seen = browser.execute_async_script(INSPECT_PAGE, page.widget_views)
+    save_screenshot(browser, SCREENSHOTS / f"{name.replace('/', '__')}.png")
+    book_timings.setdefault("pages_s", {})[name] = time.monotonic() - start
+
+    problems = []
+    if "error" in seen:
+        problems.append(f"the page check itself failed: {seen['error']}")
+    errors = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"
+              and not any(known in e["message"] for known in KNOWN_CONSOLE_ERRORS)]
+    problems += [f"console error: {message}" for message in errors]
+    offsite = [u for u in requested_urls(browser) if urlsplit(u).scheme in ("http", "https", "ws", "wss")
+               and urlsplit(u).hostname != "127.0.0.1"]
+    offsite += seen.get("offsite", [])
+    problems += [f"request off the local site: {url}" for url in dict.fromkeys(offsite)]
+
+    if seen.get("mathElements"):
+        if not seen["mathjax"]:
+            problems.append("the page has math but MathJax did not load")
+        elif not seen["mathjax"].startswith("3."):
+            problems.append(f"MathJax {seen['mathjax']} loaded, expected the vendored 3.x")
+        if seen["mathUntypeset"] or not seen["mjxContainers"]:
+            problems.append(f"{seen['mathUntypeset']} of {seen['mathElements']} equations not typeset by MathJax")
+    if seen.get("texErrors"):
+        problems.append(f"TeX errors: {seen['texErrors']}")
+    if seen.get("rawTex"):
+        problems.append(f"raw TeX ($$, \\(, \\[) left in the text: {seen['rawTex']}")
+
+    broken = [img["src"] for img in seen.get("images", []) if img["width"] == 0]
+    problems += [f"image did not load: {src}" for src in broken]
+    if page.is_notebook:
+        figures = sum(1 for img in seen.get("images", []) if img["output"] and img["width"] > 0)
+        if figures < page.images:
+            problems.append(f"{figures} of the notebook's {page.images} figures are shown")
+        if not (seen.get("colab") and seen.get("binder")):
+            problems.append(f"launch buttons missing (Colab links: {seen.get('colab')}, Binder: {seen.get('binder')})")
+        if seen.get("widgets", 0) < page.widget_views:
+            problems.append(f"{seen.get('widgets')} of {page.widget_views} widgets rendered from the saved state")
+
+    assert not problems, f"{name} ({page.source.name}):\n  " + "\n  ".join(problems)
