@@ -17,15 +17,6 @@ from metalearn_lite.data.episodes import Episode
 from metalearn_lite.gradient import ANIL, MAML, MetaSGD, Reptile
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small workloads on a shared CPU: one intra-op thread is faster and steadier."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --- tiny networks and tasks --------------------------------------------------------------------
 def tiny_convnet(n_way=3, bn=True):
     """conv → BatchNorm (batch statistics only) → ReLU → linear, on 1×6×6 images."""

@@ -22,15 +22,6 @@ from metalearn_lite.metric import (
 UNSEEN = ["Japanese_(katakana)", "Sanskrit", "Tagalog"]  # small2's alphabets that are not in small1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small workloads on a shared CPU: one intra-op thread is much faster and steadier."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def image_episode(n_way=3, k_shot=2, q_queries=2, size=28, seed=0):
     g = torch.Generator().manual_seed(seed)
     return ml.Episode(

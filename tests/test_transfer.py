@@ -10,15 +10,6 @@ import metalearn_lite as ml
 from metalearn_lite.transfer import FineTune, feature_dim, pretrain
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny networks: one thread is faster than several, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def mlp_body(dim: int = 32, width: int = 32) -> nn.Module:
     return nn.Sequential(nn.Linear(dim, width), nn.ReLU())
 
