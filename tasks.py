@@ -278,8 +278,42 @@ def book() -> int:
     return 0
 
 
+# What tests/test_book.py drives: Debian's Chromium and its WebDriver (a test tool's own browser
+# download is never used), and a CJK font so the Chinese titles in its screenshots are legible.
+BROWSER_PACKAGES = {"chromium": "/usr/bin/chromium", "chromium-driver": "/usr/bin/chromedriver"}
+CJK_FONT_PACKAGE = "fonts-wqy-zenhei"
+
+
+def ensure_browser() -> None:
+    """Install the browser test's Debian packages with apt-get when they are missing.
+
+    Needs apt-get and root (or sudo). Elsewhere (macOS, Windows, no root) it only says what to
+    install; the browser test then fails with the same advice, or is skipped with
+    METALEARN_LITE_SKIP_BROWSER=1.
+    """
+    if os.environ.get("METALEARN_LITE_SKIP_BROWSER") == "1":
+        return
+    missing = [pkg for pkg, path in BROWSER_PACKAGES.items() if not Path(path).exists()]
+    fc_list = shutil.which("fc-list")
+    if fc_list is None or not subprocess.run([fc_list, ":lang=zh"], capture_output=True, text=True).stdout.strip():
+        missing.append(CJK_FONT_PACKAGE)
+    if not missing:
+        return
+    apt = shutil.which("apt-get")
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    sudo = [] if root else ["sudo"] if shutil.which("sudo") else None
+    if apt is None or sudo is None:
+        print(f"note: the browser test needs {', '.join(missing)} (Debian package names); install them, "
+              "or set METALEARN_LITE_SKIP_BROWSER=1 to skip that test", flush=True)
+        return
+    apt_cmd = [*sudo, "env", "DEBIAN_FRONTEND=noninteractive", apt]
+    run([*apt_cmd, "update", "-q"])
+    run([*apt_cmd, "install", "-y", "-q", *missing])
+
+
 def test(pytest_args: list[str]) -> int:
     env_dir = setup()
+    ensure_browser()
     vendor()  # the tests build the book, but never download anything themselves
     cmd = [tool(env_dir, "python"), "-m", "pytest", "tests"]
     if any((ROOT / "chapters").glob("*.ipynb")):
