@@ -7,6 +7,8 @@
     python3 tasks.py test    set up the environment, run pytest: tests/ (which also builds
                              the book and checks every page in headless Chromium) + the
                              chapter notebooks (nbval)
+    python3 tasks.py book --student   the same book without the exercises' solutions
+                             (into _build/student/_build/html)
     python3 tasks.py lab     open JupyterLab on chapters/
     python3 tasks.py clean   delete build outputs and caches (--venv: also .venv/)
 
@@ -31,6 +33,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -254,27 +257,69 @@ def vendor(download: bool = True) -> Path:
     return VENDOR
 
 
-def build_book(env_dir: Path | None = None, download: bool = True) -> int:
+def build_book(env_dir: Path | None = None, download: bool = True, student: bool = False) -> int:
     """Fetch the vendored JavaScript if needed and build every page; return jupyter-book's status.
 
     The one way the book is built: `tasks.py book` and the test suite (tests/test_book.py) both
     call this. env_dir defaults to the running Python's environment; download=False: see vendor.
+    student=True builds the student edition into _build/student/_build/html: the same pages, from a
+    copy of the sources without the exercises' solutions (see student_sources).
     """
     vendor(download)
     env_dir = env_dir if env_dir is not None else Path(sys.prefix)
+    source, output = ROOT, ROOT
+    if student:
+        source, output = student_sources(ROOT / "_build" / "student-src"), ROOT / "_build" / "student"
     # --all: an incremental build does not repeat the warnings of unchanged pages, and
     # would pass where a fresh one fails (notebooks are not executed, so this is cheap).
-    return run([tool(env_dir, "jupyter-book"), "build", ".", "--all", "--warningiserror", "--keep-going"],
-               env_dir, check=False)
+    return run([tool(env_dir, "jupyter-book"), "build", str(source), "--path-output", str(output),
+                "--all", "--warningiserror", "--keep-going"], env_dir, check=False)
 
 
-def book() -> int:
+# A solution is a MyST admonition titled "Solution" (```{admonition} Solution ... ```), and a
+# multiple-choice question's answer is the <details> block of its static HTML.
+SOLUTION_BLOCK = re.compile(r"^(?P<fence>`{3,}|:{3,})\{admonition\}\s*Solution\b.*?^(?P=fence)[ \t]*(\n|\Z)", re.M | re.S)
+ANSWER_BLOCK = re.compile(r"<details><summary>Show the answer</summary>.*?</details>", re.S)
+
+
+def strip_solutions(text: str) -> str:
+    """``text`` without solution admonitions and multiple-choice answers."""
+    return ANSWER_BLOCK.sub("", SOLUTION_BLOCK.sub("", text))
+
+
+def student_sources(dest: Path) -> Path:
+    """A copy of the book's sources (into ``dest``) with every solution and answer removed."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, dest / name)
+    for folder in ("book", "chapters", VENDOR.name):
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, dest / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for page in [*dest.glob("book/*.md"), *dest.glob("chapters/*.md")]:
+        page.write_text(strip_solutions(page.read_text(encoding="utf-8")), encoding="utf-8")
+    for notebook in dest.glob("chapters/*.ipynb"):
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            cell["source"] = strip_solutions("".join(cell["source"]))
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "text/html" in data:
+                    data["text/html"] = strip_solutions("".join(data["text/html"]))
+        notebook.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    return dest
+
+
+def book(args: list[str]) -> int:
+    student = "--student" in args
     env_dir = setup()
-    code = build_book(env_dir)
+    code = build_book(env_dir, student=student)
     if code != 0:
         return code
-    index = ROOT / "_build" / "html" / "index.html"
-    print(f"\nThe book is built. Open it in a browser:\n    {index.as_uri()}")
+    index = ROOT / "_build" / ("student/_build" if student else "") / "html" / "index.html"
+    edition = "student edition of the book (no solutions)" if student else "book"
+    print(f"\nThe {edition} is built. Open it in a browser:\n    {index.as_uri()}")
     return 0
 
 
@@ -345,12 +390,12 @@ def clean(args: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     args = argv[1:]
-    commands = {"book": book, "test": lambda: test(args), "lab": lambda: lab(args), "clean": lambda: clean(args)}
+    commands = {"book": lambda: book(args), "test": lambda: test(args), "lab": lambda: lab(args), "clean": lambda: clean(args)}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 0 if argv[:1] in (["-h"], ["--help"], ["help"]) else 2
-    if argv[0] == "book" and args:
-        print("`book` takes no arguments")
+    if argv[0] == "book" and args not in ([], ["--student"]):
+        print("`book` takes no arguments but --student")
         return 2
     return commands[argv[0]]()
 
