@@ -134,6 +134,7 @@ def train_for_budget(
     grad_clip: float | None = None,
     halve_lr_every: int = 0,
     show: Sequence[str] = (),
+    optimizer: torch.optim.Optimizer | None = None,
 ) -> tuple[ml.History, float]:
     """Meta-train until ``minutes`` of wall-clock time (or ``max_steps`` meta-updates) are spent.
 
@@ -142,9 +143,11 @@ def train_for_budget(
     unless 0); the time is checked between chunks. The chunks' histories are joined into one, with
     ``step`` counted from 1 and ``seconds`` from the start. After each chunk one line is printed:
     mean loss and accuracy, and the means of the logged numbers named in ``show`` that exist.
-    Returns the history and the seconds spent.
+    ``optimizer`` replaces the Adam optimiser (``lr`` is then ignored; e.g. Reptile's SGD with
+    learning rate ε). Returns the history and the seconds spent.
     """
-    optimizer = torch.optim.Adam([p for p in learner.parameters() if p.requires_grad], lr=lr)
+    if optimizer is None:
+        optimizer = torch.optim.Adam([p for p in learner.parameters() if p.requires_grad], lr=lr)
     history, steps, start = ml.History(), 0, time.perf_counter()
     while time.perf_counter() - start < minutes * 60 and (max_steps is None or steps < max_steps):
         size = chunk if max_steps is None else min(chunk, max_steps - steps)

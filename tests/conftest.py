@@ -129,6 +129,21 @@ def http_server(tmp_path: Path):
         thread.join(timeout=5)
 
 
+
+#: small2's alphabets that small1 lacks: "new alphabets" for learners meta-trained on small1.
+UNSEEN_ALPHABETS = ["Japanese_(katakana)", "Sanskrit", "Tagalog"]
+
+
+@pytest.fixture(scope="session")
+def omniglot(omniglot_root):
+    """(meta-train, meta-test): small1, and the classes of small2's alphabets that small1 lacks."""
+    import metalearn_lite as ml
+
+    train = ml.load_omniglot("images_background_small1", progress=False)
+    test, _ = ml.load_omniglot("images_background_small2", progress=False).split_by_alphabet(UNSEEN_ALPHABETS)
+    assert not set(test.alphabet_names()) & set(train.alphabet_names())
+    return train, test
+
 # -- timings of the chapter notebooks and of the book checks ----------------------------------
 
 CHAPTER_TIME_LIMIT_S = 180  # a chapter slower than this is flagged in the summary (not failed)

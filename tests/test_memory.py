@@ -22,8 +22,6 @@ from metalearn_lite.memory import (
     lrua_write_weights, preprocess_gradients, presentation_numbers, update_usage,
 )
 
-UNSEEN = ["Japanese_(katakana)", "Sanskrit", "Tagalog"]  # small2's alphabets that are not in small1
-
 
 def image_episode(n_way=3, k_shot=2, q_queries=2, size=28, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -279,15 +277,6 @@ def test_bad_constructor_arguments():
 
 
 # --- learning on Omniglot ------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def omniglot(omniglot_root):
-    train = ml.load_omniglot("images_background_small1", progress=False)
-    small2 = ml.load_omniglot("images_background_small2", progress=False)
-    test, _ = small2.split_by_alphabet(UNSEEN)
-    assert not set(test.alphabet_names()) & set(train.alphabet_names())
-    return train, test
-
-
 def test_mann_learns_to_bind_labels_on_omniglot(omniglot):
     """After ~80 meta-updates, the 2nd presentation of a class is read from memory (chance is 20%)."""
     train, test = omniglot

@@ -19,8 +19,6 @@ from metalearn_lite.metric import (
     prototype_linear_classifier,
 )
 
-UNSEEN = ["Japanese_(katakana)", "Sanskrit", "Tagalog"]  # small2's alphabets that are not in small1
-
 
 def image_episode(n_way=3, k_shot=2, q_queries=2, size=28, seed=0):
     g = torch.Generator().manual_seed(seed)
@@ -246,15 +244,6 @@ def test_bad_constructor_arguments():
 
 
 # --- meta-training on Omniglot ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def omniglot(omniglot_root):
-    train = ml.load_omniglot("images_background_small1", progress=False)
-    small2 = ml.load_omniglot("images_background_small2", progress=False)
-    test, _ = small2.split_by_alphabet(UNSEEN)
-    assert not set(test.alphabet_names()) & set(train.alphabet_names())
-    return train, test
-
-
 def test_protonet_trains_with_more_ways_than_it_is_tested_on(omniglot):
     train, test = omniglot
     ml.seed_everything(0)

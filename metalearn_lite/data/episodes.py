@@ -103,6 +103,14 @@ def _check_positive(**sizes: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator:
+    """``generator`` if given, else a new one seeded with ``seed`` (0 when ``None``)."""
+    if generator is None:
+        generator = torch.Generator()
+        generator.manual_seed(0 if seed is None else seed)
+    return generator
+
+
 class EpisodeSampler(TaskSource):
     """Draws class-balanced N-way K-shot episodes with Q queries per class from a dataset.
 
@@ -140,10 +148,7 @@ class EpisodeSampler(TaskSource):
             )
         self.dataset, self.n_way, self.k_shot, self.q_queries = dataset, n_way, k_shot, q_queries
         self.transform = transform
-        if generator is None:
-            generator = torch.Generator()
-            generator.manual_seed(0 if seed is None else seed)
-        self.generator = generator
+        self.generator = _generator(seed, generator)
 
     def __repr__(self) -> str:
         return f"EpisodeSampler({self.dataset.name}, {self.n_way}-way {self.k_shot}-shot, {self.q_queries} queries)"

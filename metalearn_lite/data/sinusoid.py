@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from .episodes import Episode, TaskSource, _check_positive
+from .episodes import Episode, TaskSource, _check_positive, _generator
 
 
 class SinusoidTasks(TaskSource):
@@ -39,10 +39,7 @@ class SinusoidTasks(TaskSource):
                 raise ValueError(f"{name} must be a (low, high) pair with low <= high, got {(lo, hi)}")
         self.k_shot, self.q_queries = k_shot, q_queries
         self.amplitude, self.phase, self.x_range = amplitude, phase, x_range
-        if generator is None:
-            generator = torch.Generator()
-            generator.manual_seed(0 if seed is None else seed)
-        self.generator = generator
+        self.generator = _generator(seed, generator)
 
     def __repr__(self) -> str:
         return f"SinusoidTasks({self.k_shot}-shot, {self.q_queries} queries)"
