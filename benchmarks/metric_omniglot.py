@@ -31,14 +31,12 @@ configuration, the training time, a summary of the training history and the resu
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import metalearn_lite as ml
-from metalearn_lite.data.augment import random_affine
 from metalearn_lite.metric import MatchingNetwork, ProtoNet, RelationNetwork
 from omniglot_protocol import (RESULTS_DIR, TEST_EPISODES, add_run_arguments, add_training_arguments, announce,
                                evaluate_lake_runs, evaluate_settings, load_split, make_report, start_run,
-                               train_for_budget, write_report)
+                               train_for_budget, training_episodes, write_report)
 
 METHODS = ("protonet", "matching", "matching-fce", "relation")
 
@@ -80,11 +78,8 @@ def main(argv: list[str] | None = None) -> dict:
     device = start_run(args)
     output = args.output or RESULTS_DIR / f"metric_{args.method.replace('-', '_')}_{args.train}{'_augment' if args.augment else ''}.json"
 
-    split = load_split(args.train)
-    if args.augment:
-        split = dataclasses.replace(split, train_set=split.train_set.with_rotations())
-    sampler = ml.EpisodeSampler(split.train_set, args.train_way, args.train_shot, args.train_queries, seed=args.seed,
-                                transform=random_affine if args.augment else None)
+    split, sampler = training_episodes(load_split(args.train), args.train_way, args.train_shot, args.train_queries,
+                                       args.seed, args.augment)
     learner = make_learner(args).to(device)
     announce(args.method, split, sampler, device)
 

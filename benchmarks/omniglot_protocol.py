@@ -25,6 +25,7 @@ A script imports what it needs and keeps only what is specific to its methods::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -111,6 +112,19 @@ def load_split(train: str) -> OmniglotSplit:
     unseen = [a for a in other.alphabet_names() if a not in seen]
     test_set, _ = other.split_by_alphabet(unseen)
     return OmniglotSplit(train_set, test_set, unseen)
+
+
+def training_episodes(
+    split: OmniglotSplit, n_way: int, k_shot: int, q_queries: int, seed: int, augment: bool = False
+) -> tuple[OmniglotSplit, ml.EpisodeSampler]:
+    """The training episodes; with ``augment``, 90° rotations become new classes and every image
+    gets a small random affine distortion (:func:`metalearn_lite.data.random_affine`), as Lake et
+    al. (2015) allowed. Returns the (possibly augmented) split and the sampler."""
+    if augment:
+        split = dataclasses.replace(split, train_set=split.train_set.with_rotations())
+    sampler = ml.EpisodeSampler(split.train_set, n_way, k_shot, q_queries, seed=seed,
+                                transform=ml.data.random_affine if augment else None)
+    return split, sampler
 
 
 def announce(method: str, split: OmniglotSplit, sampler: ml.EpisodeSampler, device: torch.device) -> None:
