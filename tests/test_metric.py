@@ -13,21 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import metalearn_lite as ml
+from helpers import image_episode
 from metalearn_lite import EpisodeSampler
 from metalearn_lite.metric import (
     MatchingNetwork, ProtoNet, RelationEncoder, RelationNetwork, cosine_attention, label_distribution,
     prototype_linear_classifier,
 )
-
-
-def image_episode(n_way=3, k_shot=2, q_queries=2, size=28, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return ml.Episode(
-        support_x=torch.rand(n_way * k_shot, 1, size, size, generator=g),
-        support_y=torch.arange(n_way).repeat_interleave(k_shot),
-        query_x=torch.rand(n_way * q_queries, 1, size, size, generator=g),
-        query_y=torch.arange(n_way).repeat_interleave(q_queries),
-    )
 
 
 def all_learners(hidden=8):
