@@ -2,7 +2,7 @@
 
 Meta-trains one of exact MAML, first-order MAML, Meta-SGD, ANIL or Reptile
 (:mod:`metalearn_lite.gradient`) on ``images_background_small1`` (or ``small2``) for a
-wall-clock budget, then measures it, with the library's one evaluation routine (mean accuracy
+CPU-time budget, then measures it, with the library's one evaluation routine (mean accuracy
 ± 95% CI over episodes), on the alphabets of the other small set that training never saw:
 
 * 5-way 1-shot, 5-way 5-shot and 20-way 1-shot (600 episodes each by default, 5 queries per

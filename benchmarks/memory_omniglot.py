@@ -1,7 +1,7 @@
 """Memory-based meta-learners on Omniglot: train on one small background set, test on unseen alphabets.
 
 Meta-trains MANN (Santoro et al. 2016) or Meta Networks (Munkhdalai & Yu 2017) on
-``images_background_small1`` (or ``small2``) for a wall-clock budget, then measures it on the
+``images_background_small1`` (or ``small2``) for a CPU-time budget, then measures it on the
 alphabets of the other small set that training never saw:
 
 * MANN only — the **per-presentation accuracy curve** (the paper's Table 1 / Figure 2): episodes

@@ -1,7 +1,7 @@
 """Metric-based meta-learners on Omniglot: train on one small background set, test on unseen alphabets.
 
 Meta-trains one of ProtoNet, Matching Networks (with or without full context embeddings) or
-Relation Networks on ``images_background_small1`` (or ``small2``) for a wall-clock budget, then
+Relation Networks on ``images_background_small1`` (or ``small2``) for a CPU-time budget, then
 measures it, with the library's one evaluation routine (mean accuracy ± 95% CI over episodes),
 on the alphabets of the other small set that training never saw:
 
@@ -39,6 +39,8 @@ from omniglot_protocol import (RESULTS_DIR, TEST_EPISODES, add_run_arguments, ad
                                train_for_budget, training_episodes, write_report)
 
 METHODS = ("protonet", "matching", "matching-fce", "relation")
+#: seed of the episodes watched during training (``--watch-every``); the test settings use others
+WATCH_SEED = 2000
 
 
 def make_learner(args: argparse.Namespace) -> ml.MetaLearner:
@@ -69,6 +71,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="Relation Networks: sum (paper, one model per K) or mean of a class's K feature maps; "
                              "mean, because one model trained 1-shot is tested at 1 and 5 shots")
     parser.add_argument("--episodes", type=int, default=TEST_EPISODES, help="test episodes per setting")
+    parser.add_argument("--watch-every", type=int, default=0,
+                        help="every this many steps (a multiple of --chunk), score 5-way 1-shot on the unseen alphabets "
+                             "(--watch-episodes episodes of their own seed, not the test episodes) to time --target (0: off)")
+    parser.add_argument("--watch-episodes", type=int, default=200)
+    parser.add_argument("--target", type=float, default=0.97, help="5-way 1-shot accuracy whose time to reach is reported")
     add_run_arguments(parser)
     return parser.parse_args(argv)
 
@@ -83,12 +90,29 @@ def main(argv: list[str] | None = None) -> dict:
     learner = make_learner(args).to(device)
     announce(args.method, split, sampler, device)
 
+    watch: list[dict] = []
+
+    def monitor(steps: int, seconds: float) -> bool:
+        """Every ``--watch-every`` steps: 5-way 1-shot accuracy on watch episodes of the unseen alphabets."""
+        if args.watch_every and steps % args.watch_every == 0:
+            episodes = ml.EpisodeSampler(split.test_set, 5, 1, args.queries, seed=WATCH_SEED)
+            result = ml.evaluate(learner, episodes, args.watch_episodes, device=device, progress=False)
+            watch.append({"step": steps, "seconds": seconds, "accuracy": result.mean, "ci95": result.ci95})
+            print(f"watch: step {steps} after {seconds / 60:.1f} min: 5-way 1-shot {result}", flush=True)
+        return False
+
     history, seconds = train_for_budget(learner, sampler, minutes=args.minutes, max_steps=args.max_steps,
                                         chunk=args.chunk, meta_batch=args.meta_batch, lr=args.lr, device=device,
-                                        halve_lr_every=args.halve_lr_every)
+                                        halve_lr_every=args.halve_lr_every, monitor=monitor)
 
     results = evaluate_settings(learner, split.test_set, episodes=args.episodes, queries=args.queries, device=device)
     results["lake_20way_1shot"] = evaluate_lake_runs(learner, device)
+    if args.watch_every:
+        reached = next((w for w in watch if w["accuracy"] >= args.target), None)
+        results["time_to_target"] = {
+            "target": args.target, "setting": "5way_1shot", "episodes": args.watch_episodes, "seed": WATCH_SEED,
+            "minutes": None if reached is None else reached["seconds"] / 60,
+            "step": None if reached is None else reached["step"], "curve": watch}
 
     report = make_report(args, split, learner, device, history, seconds, results)
     write_report(report, output)

@@ -1,0 +1,71 @@
+"""Print every Omniglot benchmark result in ``benchmarks/results/`` as one Markdown table.
+
+Reads the JSON reports written by ``metric_omniglot.py``, ``gradient_omniglot.py`` and
+``memory_omniglot.py`` (any file with ``config``, ``training`` and ``results``), one row per
+run: method, training set, budget (CPU minutes) and meta-steps, the three episode settings on
+the unseen alphabets (mean ± 95% CI; "—" where the model cannot run the setting), the error on
+Lake et al.'s 20 runs, and for MANN the per-presentation accuracies. The published anchors for
+the same minimal condition on the 20 runs follow the table.
+
+    python benchmarks/tables.py
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SETTINGS = ("5way_1shot", "5way_5shot", "20way_1shot")
+#: Lake et al. (2015), error on the 20 runs after training on one small background set
+ANCHORS = {"small1": {"deep ConvNet": 0.240, "BPL": 0.043}, "small2": {"deep ConvNet": 0.223, "BPL": 0.040}, "people": 0.045}
+
+
+def cell(result: dict | None) -> str:
+    if result is None or "skipped" in result:
+        return "—"
+    if "error" in result:
+        return f"{result['error']:.1%}"
+    return f"{result['mean']:.1%} ± {result['ci95']:.1%}"
+
+
+def describe(config: dict) -> str:
+    """The options that distinguish runs of one method."""
+    parts = []
+    if config.get("augment"):
+        parts.append("augment")
+    if "train_way" in config:
+        parts.append(f"{config['train_way']}-way")
+    if config.get("halve_lr_every"):
+        parts.append(f"lr/2 every {config['halve_lr_every']}")
+    if config.get("classes") and config["method"] == "mann":
+        parts.append(f"{config['classes']} classes")
+    return ", ".join(parts)
+
+
+def rows() -> list[str]:
+    out = ["| file | method | options | train | CPU min | steps | 5-way 1-shot | 5-way 5-shot | 20-way 1-shot | Lake error |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    curves = []
+    for path in sorted(RESULTS_DIR.glob("*.json")):
+        report = json.loads(path.read_text())
+        if not {"config", "training", "results"} <= set(report):
+            continue
+        c, t, r = report["config"], report["training"], report["results"]
+        clock = "" if t.get("clock", "").startswith("CPU") else " (wall)"
+        out.append(f"| {path.stem} | {c['method']} | {describe(c)} | {c['train']} | {t['seconds'] / 60:.1f}{clock} | {t['steps']} | "
+                   + " | ".join(cell(r.get(s)) for s in SETTINGS) + f" | {cell(r.get('lake_20way_1shot'))} |")
+        if "presentation_curve" in r:
+            curve = r["presentation_curve"]
+            curves.append(f"| {path.stem} | {curve['classes']} | "
+                          + " | ".join(f"{a:.1%}" for a in curve["accuracy"]) + " |")
+        if "time_to_target" in r:
+            target = r["time_to_target"]
+            when = "not reached" if target["minutes"] is None else f"{target['minutes']:.1f} CPU min (step {target['step']})"
+            curves.append(f"| {path.stem} | time to {target['target']:.0%} 5-way 1-shot ({target['episodes']} watch episodes): {when} |")
+    anchors = "; ".join(f"{k}: " + (f"{v:.1%}" if isinstance(v, float) else ", ".join(f"{n} {e:.1%}" for n, e in v.items()))
+                        for k, v in ANCHORS.items())
+    return out + ["", f"Lake et al. (2015) anchors on the 20 runs — {anchors}", ""] + curves
+
+
+if __name__ == "__main__":
+    print("\n".join(rows()))
