@@ -11,21 +11,11 @@ the same minimal condition on the 20 runs follow the table.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from metalearn_lite.results import LAKE_ANCHORS, LAKE_PEOPLE_ERROR, SETTINGS, format_result, load_report
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-SETTINGS = ("5way_1shot", "5way_5shot", "20way_1shot")
-#: Lake et al. (2015), error on the 20 runs after training on one small background set
-ANCHORS = {"small1": {"deep ConvNet": 0.240, "BPL": 0.043}, "small2": {"deep ConvNet": 0.223, "BPL": 0.040}, "people": 0.045}
-
-
-def cell(result: dict | None) -> str:
-    if result is None or "skipped" in result:
-        return "—"
-    if "error" in result:
-        return f"{result['error']:.1%}"
-    return f"{result['mean']:.1%} ± {result['ci95']:.1%}"
 
 
 def describe(config: dict) -> str:
@@ -47,13 +37,14 @@ def rows() -> list[str]:
            "|---|---|---|---|---|---|---|---|---|---|"]
     curves = []
     for path in sorted(RESULTS_DIR.glob("*.json")):
-        report = json.loads(path.read_text())
-        if not {"config", "training", "results"} <= set(report):
+        try:
+            report = load_report(path)
+        except ValueError:  # another kind of results file (e.g. maml_speed.json)
             continue
         c, t, r = report["config"], report["training"], report["results"]
         clock = "" if t.get("clock", "").startswith("CPU") else " (wall)"
         out.append(f"| {path.stem} | {c['method']} | {describe(c)} | {c['train']} | {t['seconds'] / 60:.1f}{clock} | {t['steps']} | "
-                   + " | ".join(cell(r.get(s)) for s in SETTINGS) + f" | {cell(r.get('lake_20way_1shot'))} |")
+                   + " | ".join(format_result(r.get(s)) for s in SETTINGS) + f" | {format_result(r.get('lake_20way_1shot'))} |")
         if "presentation_curve" in r:
             curve = r["presentation_curve"]
             curves.append(f"| {path.stem} | {curve['classes']} | "
@@ -62,8 +53,8 @@ def rows() -> list[str]:
             target = r["time_to_target"]
             when = "not reached" if target["minutes"] is None else f"{target['minutes']:.1f} CPU min (step {target['step']})"
             curves.append(f"| {path.stem} | time to {target['target']:.0%} 5-way 1-shot ({target['episodes']} watch episodes): {when} |")
-    anchors = "; ".join(f"{k}: " + (f"{v:.1%}" if isinstance(v, float) else ", ".join(f"{n} {e:.1%}" for n, e in v.items()))
-                        for k, v in ANCHORS.items())
+    anchors = "; ".join(f"trained on {k}: " + ", ".join(f"{n} {e:.1%}" for n, e in v.items()) for k, v in LAKE_ANCHORS.items())
+    anchors += f"; people {LAKE_PEOPLE_ERROR:.1%}"
     return out + ["", f"Lake et al. (2015) anchors on the 20 runs — {anchors}", ""] + curves
 
 

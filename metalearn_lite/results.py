@@ -1,0 +1,59 @@
+"""Reading the benchmark scripts' results files, for the chapters' comparison tables.
+
+The Omniglot benchmarks (``benchmarks/*_omniglot.py``) write one JSON report per run into
+``benchmarks/results/``: ``config`` (every option), ``training`` (``seconds`` of CPU time — the
+budget —, ``steps``, ``episodes``), ``history`` and ``results`` (``"5way_1shot"`` etc.: ``mean``
+and ``ci95`` of the accuracy, or ``{"skipped": why}``; ``"lake_20way_1shot"``: ``error``). The
+chapters read them with :func:`load_report` and print them with :func:`format_result`, so no
+number in the book is typed by hand.
+
+:data:`LAKE_ANCHORS` are the published errors on Lake et al.'s 20 one-shot runs for the same
+*minimal* training condition (one small background set), from Lake, Salakhutdinov & Tenenbaum
+(2015), *Science* 350:1332 (supplementary material).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+#: error on the 20 runs after training on ``images_background_small1`` / ``small2`` (Lake et al. 2015)
+LAKE_ANCHORS = {
+    "small1": {"deep ConvNet": 0.240, "BPL": 0.043},
+    "small2": {"deep ConvNet": 0.223, "BPL": 0.040},
+}
+#: people's error on the 20 runs (Lake et al. 2015)
+LAKE_PEOPLE_ERROR = 0.045
+#: the episode settings of the shared protocol, in the order the tables show them
+SETTINGS = ("5way_1shot", "5way_5shot", "20way_1shot")
+
+
+def load_report(path: str | Path) -> dict[str, Any] | None:
+    """The JSON report at ``path``, or None if there is none (not run yet, or not on this machine).
+
+    A file that exists but is not a benchmark report raises ``ValueError`` naming it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON ({error}); rerun the benchmark that writes it") from None
+    missing = {"config", "training", "results"} - set(report)
+    if missing:
+        raise ValueError(f"{path} is not a benchmark report: it lacks {sorted(missing)}")
+    return report
+
+
+def format_result(result: dict[str, Any] | None, digits: int = 1) -> str:
+    """``'95.2% ± 0.5%'`` for an accuracy, ``'12.8%'`` for a Lake error, ``'—'`` for a setting
+    that was skipped (the model cannot run it) or is absent."""
+    if result is None or "skipped" in result:
+        return "—"
+    if "error" in result:
+        return f"{result['error']:.{digits}%}"
+    return f"{result['mean']:.{digits}%} ± {result['ci95']:.{digits}%}"
+
+
+__all__ = ["LAKE_ANCHORS", "LAKE_PEOPLE_ERROR", "SETTINGS", "format_result", "load_report"]
