@@ -131,7 +131,7 @@ def _per_task_query_gradients(learner: MAML, batch, hessian_term: bool) -> torch
             g_q = [g - ALPHA * hvp[n] for n, g in zip(names, g_q)]
         for total, g in zip(grad_sum, g_q):
             total += g
-        loss_sum += float(query)
+        loss_sum += float(query.detach())
     return _surrogate(params, grad_sum, loss_sum, len(batch))
 
 

@@ -44,6 +44,10 @@ tasks into one graph with grouped convolutions (1.6× *slower*, more memory), no
 ``channels_last`` (no change), nor disabling MKL-DNN (slower) beat it; a second intra-op thread
 was 4× slower on the busy shared machine. ``torch.func.vmap`` over tasks is slower on CPU and,
 through BatchNorm, gives a wrong second-order meta-gradient in torch 2.13, so it is not used.
+An exact variant that never differentiates through the inner graph (query gradient at a
+detached φ, then an explicit forward-over-reverse Hessian-vector product on the support set)
+was not faster either, and first-order MAML — the floor for any exact scheme — is within the
+timing noise of the naive loop: the forward and backward passes over the query images dominate.
 What did pay is memory: one backward per task cut the peak from ~2 GB to ~0.17 GB extra.
 """
 from __future__ import annotations
