@@ -58,8 +58,8 @@ from torch import nn
 import metalearn_lite as ml
 from metalearn_lite.gradient import ANIL, MAML, MetaSGD, Reptile
 from omniglot_protocol import (RESULTS_DIR, SETTINGS, TEST_EPISODES, add_run_arguments, add_training_arguments,
-                               announce, evaluate_lake_runs, evaluate_settings, load_split, make_report, start_run,
-                               train_for_budget, training_episodes, write_report)
+                               announce, evaluate_lake_runs, evaluate_settings, fill_defaults, load_split, make_report,
+                               start_run, train_for_budget, training_episodes, write_report)
 
 METHODS = ("maml", "fomaml", "metasgd", "anil", "reptile")
 #: N of Lake et al.'s one-shot runs
@@ -127,9 +127,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--episodes", type=int, default=TEST_EPISODES, help="test episodes per setting")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
-    for key, value in DEFAULTS[args.method].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, DEFAULTS[args.method])
     args.grad_clip = args.grad_clip or None
     if args.train_way < 2:
         parser.error(f"--train-way must be at least 2, got {args.train_way}")

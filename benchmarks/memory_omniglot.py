@@ -39,8 +39,8 @@ import torch
 import metalearn_lite as ml
 from metalearn_lite.memory import MANN, MetaNetwork, accuracy_by_presentation
 from omniglot_protocol import (RESULTS_DIR, SETTINGS, TEST_EPISODES, add_run_arguments, add_training_arguments,
-                               announce, evaluate_lake_runs, evaluate_settings, load_split, make_report, start_run,
-                               train_for_budget, write_report)
+                               announce, evaluate_lake_runs, evaluate_settings, fill_defaults, load_split, make_report,
+                               start_run, train_for_budget, write_report)
 
 METHODS = ("mann", "metanet")
 #: presentations reported separately (1-based), as in Santoro et al.'s Table 1
@@ -86,9 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--curve-episodes", type=int, default=300, help="MANN: episodes for the per-presentation curve")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
-    for key, value in DEFAULTS[args.method].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
+    fill_defaults(args, DEFAULTS[args.method])
     args.grad_clip = args.grad_clip or None
     if not 2 <= args.classes <= 20:
         parser.error(f"--classes must lie in 2..20 (the models have 20 label slots), got {args.classes}")

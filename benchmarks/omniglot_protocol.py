@@ -79,6 +79,13 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, default=None)
 
 
+def fill_defaults(args: argparse.Namespace, defaults: Mapping[str, Any]) -> None:
+    """Give every option left at None its per-method default from ``defaults``."""
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+
+
 def start_run(args: argparse.Namespace) -> torch.device:
     """Apply ``--threads``, seed every random generator with ``--seed``, and return the device to use."""
     if args.threads:

@@ -55,7 +55,7 @@ def _same(got: Any, expected: Any, atol: float) -> bool:
         if got.shape != expected.shape:
             return False
         if expected.dtype.is_floating_point or got.dtype.is_floating_point:
-            return bool(torch.allclose(got.double(), expected.double(), atol=atol, rtol=0))
+            return bool(torch.allclose(got.double(), expected.double(), atol=atol, rtol=0, equal_nan=True))
         return bool(torch.equal(got, expected))
     if isinstance(expected, float):
         return isinstance(got, (int, float)) and abs(got - expected) <= atol
@@ -78,8 +78,14 @@ def check(
     cases: Sequence[Case],
     atol: float = 1e-6,
     compare: Callable[[Any, Any], bool] | None = None,
+    slips: Sequence[tuple[Callable, str]] = (),
 ) -> CheckResult:
-    """Run ``func`` and ``reference`` on every case; ✓ if all agree, else ✗ naming the first failure."""
+    """Run ``func`` and ``reference`` on every case; ✓ if all agree, else ✗ naming the first failure.
+
+    ``slips`` are typical wrong answers, ``(wrong function, explanation)``: when the reader's
+    result on the failing case is what a wrong function computes, the message gives its
+    explanation instead of the case's hint.
+    """
     same = compare or (lambda got, expected: _same(got, expected, atol))
     for number, case in enumerate(cases, 1):
         expected = reference(*case.args)
@@ -90,6 +96,12 @@ def check(
         except Exception as error:  # the reader's code failed: say where, not a traceback wall
             return CheckResult(name, False, True, f"case {number} ({case.description}) raised {type(error).__name__}: {error}")
         if not same(got, expected):
+            for wrong, explanation in slips:
+                try:
+                    if same(got, wrong(*case.args)):
+                        return CheckResult(name, False, True, f"case {number} ({case.description}): {explanation}")
+                except Exception:  # a slip that does not apply to this case
+                    continue
             hint = f" Hint: {case.hint}" if case.hint else ""
             return CheckResult(
                 name, False, True,

@@ -86,25 +86,11 @@ def _maml_cases() -> list[Case]:
 def check_maml_meta_gradient(maml_meta_gradient: Callable) -> CheckResult:
     """Check ``maml_meta_gradient(w, support_x, support_y, query_x, query_y, alpha) -> (d,)`` tensor."""
     cases = _maml_cases()
-    result = check("maml_meta_gradient", maml_meta_gradient, maml_meta_gradient_reference, cases, atol=1e-8)
-    if not result and result.attempted:  # first-order MAML is the classic slip: say so
-        for number, case in enumerate(cases, 1):
-            try:
-                got = torch.as_tensor(maml_meta_gradient(*case.args)).double()
-            except Exception:
-                return result
-            expected = maml_meta_gradient_reference(*case.args)
-            if got.shape == expected.shape and torch.allclose(got, expected, atol=1e-8, rtol=0):
-                continue
-            first_order = first_order_meta_gradient(*case.args)
-            if got.shape == first_order.shape and torch.allclose(got, first_order, atol=1e-8, rtol=0):
-                result.message = (
-                    f"case {number} ({case.description}): this is first-order MAML's gradient ∇_φ L_Q(φ), "
-                    "the query gradient at the adapted weights. MAML's meta-gradient goes through the inner "
-                    "step: multiply it by (I − α H), where H = (2/K) X_Sᵀ X_S is the Hessian of the support loss."
-                )
-            break
-    return result
+    slips = ((first_order_meta_gradient,
+              "this is first-order MAML's gradient ∇_φ L_Q(φ), the query gradient at the adapted weights. MAML's "
+              "meta-gradient goes through the inner step: multiply it by (I − α H), where H = (2/K) X_Sᵀ X_S is the "
+              "Hessian of the support loss."),)
+    return check("maml_meta_gradient", maml_meta_gradient, maml_meta_gradient_reference, cases, atol=1e-8, slips=slips)
 
 
 # -- Multiple-choice questions ----------------------------------------------------------------

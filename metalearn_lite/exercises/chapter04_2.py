@@ -78,25 +78,10 @@ def _matching_cases() -> list[Case]:
 def check_matching_prediction(matching_prediction: Callable) -> CheckResult:
     """Check ``matching_prediction(query_emb, support_emb, support_y, n_way, scale) -> (Q, n_way)`` tensor."""
     cases = _matching_cases()
-    result = check("matching_prediction", matching_prediction, matching_prediction_reference, cases, atol=1e-8)
-    if not result and result.attempted:  # dot products instead of cosines is the classic slip: say so
-        for number, case in enumerate(cases, 1):
-            try:
-                got = torch.as_tensor(matching_prediction(*case.args)).double()
-            except Exception:
-                return result
-            expected = matching_prediction_reference(*case.args)
-            if got.shape == expected.shape and torch.allclose(got, expected, atol=1e-8, rtol=0):
-                continue
-            dot = dot_product_prediction(*case.args)
-            if got.shape == dot.shape and torch.allclose(got, dot, atol=1e-8, rtol=0):
-                result.message = (
-                    f"case {number} ({case.description}): this attends with dot products f(x̂)ᵀg(xᵢ). Matching "
-                    "Networks use the cosine similarity c(f(x̂), g(xᵢ)) = f(x̂)ᵀg(xᵢ) / (‖f(x̂)‖ ‖g(xᵢ)‖): "
-                    "normalise both embeddings first (F.normalize)."
-                )
-            break
-    return result
+    slips = ((dot_product_prediction,
+              "this attends with dot products f(x̂)ᵀg(xᵢ). Matching Networks use the cosine similarity "
+              "c(f(x̂), g(xᵢ)) = f(x̂)ᵀg(xᵢ) / (‖f(x̂)‖ ‖g(xᵢ)‖): normalise both embeddings first (F.normalize)."),)
+    return check("matching_prediction", matching_prediction, matching_prediction_reference, cases, atol=1e-8, slips=slips)
 
 
 # -- Exercise 4.2.2: prototypes --------------------------------------------------------------------
