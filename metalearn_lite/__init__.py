@@ -8,9 +8,11 @@ The core every algorithm shares:
 * the protocol — :class:`MetaLearner` (``adapt`` a support set into a predictor,
   ``meta_loss`` of a meta-batch);
 * the loop — :func:`meta_train`, :func:`evaluate` (mean and 95% CI), checkpoints;
-* baselines — :class:`FromScratch`, :class:`NearestNeighbour`.
+* baselines — :class:`FromScratch`, :class:`NearestNeighbour`;
+* :func:`claim` — a statement the text makes about a run, checked on that run.
 """
 from .baselines import FromScratch, NearestNeighbour
+from .claims import ClaimError, claim
 from .data import (
     Episode, EpisodeBatch, EpisodeSampler, FewShotDataset, SinusoidTasks, TaskSource, evaluate_lake, load_lake_runs,
     load_omniglot, make_blob_classes,
@@ -23,8 +25,8 @@ from .utils import mean_ci95, resolve_device, seed_everything
 
 __version__ = "0.1.0"
 __all__ = [
-    "ConvNet4", "Episode", "EpisodeBatch", "EpisodeSampler", "EvalResult", "FewShotDataset", "FineTune", "FromScratch",
-    "History", "MLP", "MetaLearner", "NearestNeighbour", "SinusoidTasks", "TaskSource", "check_support",
+    "ClaimError", "ConvNet4", "Episode", "EpisodeBatch", "EpisodeSampler", "EvalResult", "FewShotDataset", "FineTune", "FromScratch",
+    "History", "MLP", "MetaLearner", "NearestNeighbour", "SinusoidTasks", "TaskSource", "check_support", "claim",
     "evaluate", "evaluate_lake", "load_checkpoint", "load_lake_runs", "load_omniglot", "make_blob_classes", "mean_ci95", "meta_train", "pretrain", "resolve_device",
     "save_checkpoint", "seed_everything", "task_loss", "task_score",
 ]
