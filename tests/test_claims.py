@@ -1,4 +1,6 @@
+import numpy as np
 import pytest
+import torch
 
 import metalearn_lite as ml
 
@@ -9,8 +11,6 @@ def test_claim_prints_statement_and_evidence(capsys):
 
 
 def test_claim_accepts_numpy_and_torch_booleans(capsys):
-    np = pytest.importorskip("numpy")
-    import torch
     ml.claim(np.bool_(True), "numpy")
     ml.claim(torch.tensor(True), "torch")
     assert capsys.readouterr().out == "✓ numpy\n✓ torch\n"
