@@ -277,14 +277,16 @@ def build_book(env_dir: Path | None = None, download: bool = True, student: bool
 
 
 # A solution is a MyST admonition titled "Solution" (```{admonition} Solution ... ```), and a
-# multiple-choice question's answer is the <details> block of its static HTML.
+# multiple-choice question's answer is the <details> block of its HTML and the explanation
+# its right option shows when clicked.
 SOLUTION_BLOCK = re.compile(r"^(?P<fence>`{3,}|:{3,})\{admonition\}\s*Solution\b.*?^(?P=fence)[ \t]*(\n|\Z)", re.M | re.S)
 ANSWER_BLOCK = re.compile(r"<details><summary>Show the answer</summary>.*?</details>", re.S)
+EXPLANATION = re.compile(r'<span class="ml-explanation">.*?</span>', re.S)  # shown when the right option is clicked
 
 
 def strip_solutions(text: str) -> str:
     """``text`` without solution admonitions and multiple-choice answers."""
-    return ANSWER_BLOCK.sub("", SOLUTION_BLOCK.sub("", text))
+    return EXPLANATION.sub("", ANSWER_BLOCK.sub("", SOLUTION_BLOCK.sub("", text)))
 
 
 def student_sources(dest: Path) -> Path:

@@ -9,10 +9,12 @@ The core every algorithm shares:
   ``meta_loss`` of a meta-batch);
 * the loop — :func:`meta_train`, :func:`evaluate` (mean and 95% CI), checkpoints;
 * baselines — :class:`FromScratch`, :class:`NearestNeighbour`;
-* :func:`claim` — a statement the text makes about a run, checked on that run.
+* :func:`claim` — a statement the text makes about a run, checked on that run;
+* :func:`explore` — an interactive figure that works in the static book and in a kernel.
 """
 from .baselines import FromScratch, NearestNeighbour
 from .claims import ClaimError, claim
+from .explore import explore
 from .data import (
     Episode, EpisodeBatch, EpisodeSampler, FewShotDataset, SinusoidTasks, TaskSource, evaluate_lake, load_lake_runs,
     load_omniglot, make_blob_classes,
@@ -27,6 +29,6 @@ __version__ = "0.1.0"
 __all__ = [
     "ClaimError", "ConvNet4", "Episode", "EpisodeBatch", "EpisodeSampler", "EvalResult", "FewShotDataset", "FineTune", "FromScratch",
     "History", "MLP", "MetaLearner", "NearestNeighbour", "SinusoidTasks", "TaskSource", "check_support", "claim",
-    "evaluate", "evaluate_lake", "load_checkpoint", "load_lake_runs", "load_omniglot", "make_blob_classes", "mean_ci95", "meta_train", "pretrain", "resolve_device",
+    "evaluate", "evaluate_lake", "explore", "load_checkpoint", "load_lake_runs", "load_omniglot", "make_blob_classes", "mean_ci95", "meta_train", "pretrain", "resolve_device",
     "save_checkpoint", "seed_everything", "task_loss", "task_score",
 ]

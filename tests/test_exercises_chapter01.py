@@ -107,8 +107,4 @@ def test_new_alphabets_question_grades_and_renders():
     assert all(q.grade(i).startswith("✗") for i in range(len(q.options)) if i != q.answer)
     static = q._repr_html_()
     assert "<details>" in static and "disjoint" in static
-    widget = q.widget()
-    radio, button, feedback = widget.children[1:]
-    radio.value = q.answer
-    button.click()
-    assert feedback.value.startswith("✓")
+    assert f'<div class="ml-fb ml-right">✓ Correct.' in static

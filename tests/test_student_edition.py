@@ -12,12 +12,14 @@ def test_strip_solutions_removes_solution_blocks_and_answers_only():
     text = (
         "### Exercise 1\nWrite it.\n\n```{admonition} Solution\n:class: dropdown\n\n````python\nx = 1\n````\n```\n"
         "After.\n\n::::{admonition} Solution to 2\n:class: dropdown\nNo.\n::::\n"
-        '<div><ol><li>a</li></ol><details><summary>Show the answer</summary><p>A. a</p></details></div>'
+        '<div><label>a</label><div class="ml-fb ml-right">✓ Correct. <span class="ml-explanation">Because.</span></div>'
+        '<details><summary>Show the answer</summary><p>A. a</p></details></div>'
         "\n```{admonition} Hint\nKeep me.\n```\n"
     )
     out = tasks.strip_solutions(text)
     assert "Solution" not in out and "x = 1" not in out and "Show the answer" not in out and "No." not in out
-    assert "### Exercise 1\nWrite it." in out and "After." in out and "<li>a</li>" in out and "Keep me." in out
+    assert "Because." not in out and "✓ Correct." in out
+    assert "### Exercise 1\nWrite it." in out and "After." in out and "<label>a</label>" in out and "Keep me." in out
 
 
 def test_student_sources_have_every_exercise_and_no_solution(tmp_path):

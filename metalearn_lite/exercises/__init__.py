@@ -3,8 +3,8 @@
 * :func:`check` runs a reader's function on hidden cases and compares it with a reference
   solution. It answers ✓, or ✗ with the case that failed, what was expected and a hint; a stub
   that still raises ``NotImplementedError`` is "not attempted yet", not an error.
-* :class:`MultipleChoice` is a question with radio buttons in a live kernel (ipywidgets) and a
-  static version in the built book, where the answer sits in a collapsed block.
+* :class:`MultipleChoice` is a question whose options answer when clicked, in plain HTML and
+  CSS: the same in the built book (no kernel), JupyterLab and Colab.
 
 The chapter-specific exercises live beside this file (``chapter01.py``, …); each one is a
 checker plus its reference solution, and the tests check that every checker accepts its
@@ -12,7 +12,9 @@ solution and rejects a typical wrong answer.
 """
 from __future__ import annotations
 
+import hashlib
 import html
+import random
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -111,16 +113,26 @@ def check(
 
 
 class MultipleChoice:
-    """A multiple-choice question: radio buttons in a live kernel, a static list in the book.
+    """A multiple-choice question that works wherever the reader is, from one HTML output.
 
-    ``answer`` is the index of the right option; ``explanation`` is shown once answered (and in
-    the collapsed answer block of the static version). :meth:`grade` checks an answer in code.
+    Clicking an option shows at once whether it is right, with the explanation: plain HTML and
+    CSS (radio buttons and the ``:checked`` selector, no script and no kernel), so the same output
+    works in the built book, in JupyterLab and in Colab. A collapsed "Show the answer" block
+    follows (the student edition of the book removes it, and the explanations with it).
+
+    ``answer`` is the index of the right option in ``options`` as written. The options are shown
+    in a shuffled order fixed by the question's text (the same on every run and machine), so the
+    right answer has no favourite position. :meth:`grade` checks an answer in code, by index into
+    ``options`` as written.
     """
 
     def __init__(self, question: str, options: Sequence[str], answer: int, explanation: str = "") -> None:
-        if not 0 <= answer < len(options):
-            raise ValueError(f"answer must index one of the {len(options)} options, got {answer}")
+        if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(options):
+            raise ValueError(f"answer must index one of the {len(options)} options, got {answer!r}")
         self.question, self.options, self.answer, self.explanation = question, list(options), answer, explanation
+        digest = hashlib.sha256(question.encode("utf-8")).digest()
+        self.order = list(range(len(self.options)))  # display position -> index into options
+        random.Random(digest).shuffle(self.order)
 
     def grade(self, choice: int | None) -> str:
         if choice is None:
@@ -129,42 +141,45 @@ class MultipleChoice:
             return f"✓ Correct. {self.explanation}".strip()
         return f"✗ Not quite: “{self.options[choice]}” is not it. Think again, or open the answer below."
 
-    def widget(self):
-        """The live version: ipywidgets RadioButtons, a Check button and the feedback line."""
-        import ipywidgets as widgets
-
-        choices = widgets.RadioButtons(options=[(o, i) for i, o in enumerate(self.options)], value=None,
-                                       layout=widgets.Layout(width="auto"))
-        button = widgets.Button(description="Check", button_style="primary")
-        feedback = widgets.HTML()
-
-        def on_click(_):
-            feedback.value = html.escape(self.grade(choices.value))
-
-        button.on_click(on_click)
-        return widgets.VBox([widgets.HTML(f"<b>{html.escape(self.question)}</b>"), choices, button, feedback])
-
     def _repr_html_(self) -> str:
-        """The static version (used by the built book when no kernel is running)."""
-        items = "".join(f"<li>{html.escape(o)}</li>" for o in self.options)
-        answer = html.escape(f"{chr(65 + self.answer)}. {self.options[self.answer]} — {self.explanation}")
+        qid = "mcq-" + hashlib.sha256(self.question.encode("utf-8")).hexdigest()[:10]
+        rows = []
+        for position, index in enumerate(self.order):
+            letter, option = chr(65 + position), html.escape(self.options[index])
+            if index == self.answer:
+                feedback = (f'<div class="ml-fb ml-right">✓ Correct.'
+                            f' <span class="ml-explanation">{html.escape(self.explanation)}</span></div>')
+            else:
+                feedback = f'<div class="ml-fb ml-wrong">✗ Not quite: “{option}” is not it. Think again.</div>'
+            rows.append(f'<input type="radio" name="{qid}" id="{qid}-{position}" class="ml-choice">'
+                        f'<label for="{qid}-{position}"><b>{letter}.</b> {option}</label>{feedback}')
+        right = self.order.index(self.answer)
+        answer = html.escape(f"{chr(65 + right)}. {self.options[self.answer]} — {self.explanation}")
         return (
-            f'<div class="ml-mcq"><p><b>{html.escape(self.question)}</b></p><ol type="A">{items}</ol>'
+            f'<div class="ml-mcq" id="{qid}"><style>{_MCQ_CSS.replace("#Q", "#" + qid)}</style>'
+            f'<p class="ml-question"><b>{html.escape(self.question)}</b></p>{"".join(rows)}'
             f"<details><summary>Show the answer</summary><p>{answer}</p></details></div>"
         )
 
-    def _ipython_display_(self) -> None:
-        """One output holding both versions: a live frontend renders the widget, and the built
-        book or any frontend without a kernel renders the static HTML."""
-        from IPython.display import display
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/html": self._repr_html_(), "text/plain": f"{self.question} (multiple choice)"}
 
-        bundle = {"text/html": self._repr_html_(), "text/plain": f"{self.question} (multiple choice)"}
-        try:
-            bundle.update(self.widget()._repr_mimebundle_())
-            bundle["text/plain"] = f"{self.question} (multiple choice)"
-        except ImportError:  # no ipywidgets: the static version is all there is
-            pass
-        display(bundle, raw=True)
+
+# Scoped to one question (#Q is replaced by its id). Each option is a block of its own, so long
+# options wrap inside their box and never over the next one.
+_MCQ_CSS = (
+    "#Q{margin:.5em 0 1em}"
+    "#Q .ml-choice{position:absolute;opacity:0;width:1px;height:1px}"
+    "#Q label{display:block;margin:.3em 0;padding:.35em .6em;border:1px solid #8c959f;border-radius:6px;"
+    "cursor:pointer;line-height:1.4}"
+    "#Q label:hover{border-color:#0969da}"
+    "#Q .ml-choice:focus-visible+label{outline:2px solid #0969da}"
+    "#Q .ml-choice:checked+label{border-color:#0969da;border-width:2px}"
+    "#Q .ml-fb{display:none;margin:0 0 .5em .6em;font-weight:600}"
+    "#Q .ml-fb .ml-explanation{font-weight:400}"
+    "#Q .ml-right{color:#1a7f37}#Q .ml-wrong{color:#cf222e}"
+    "#Q .ml-choice:checked+label+.ml-fb{display:block}"
+)
 
 
 __all__ = ["Case", "CheckResult", "MultipleChoice", "check"]
