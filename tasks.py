@@ -11,6 +11,8 @@
                              (into _build/student/_build/html)
     python3 tasks.py lab     open JupyterLab on chapters/
     python3 tasks.py clean   delete build outputs and caches (--venv: also .venv/)
+    python3 tasks.py repository URL   set the repository's address (launch buttons, install cells)
+    python3 tasks.py lock    refresh constraints.txt, the exact versions of the book/test environment
 
 Which environment: an already-active one is respected -- $VIRTUAL_ENV, or a conda
 environment other than `base` ($CONDA_PREFIX) -- otherwise .venv/ in the repository is
@@ -49,6 +51,16 @@ ROOT = Path(__file__).resolve().parent
 TORCH = "torch==2.13.0"  # installed first, alone: an unpinned torch pulls a multi-GB CUDA build
 EXTRAS = ".[book,test]"
 SANITIZE = "chapters/nbval_sanitize.cfg"
+CONSTRAINTS = ROOT / "constraints.txt"  # exact versions of everything else: `python3 tasks.py lock` refreshes it
+
+# Numeric configurations the chapters are re-run under (besides this machine's own), so that a
+# result which only reproduces on the CPU that made the stored outputs fails here, not on a
+# reader's machine. Each changes floating-point results on an AVX-512 x86 CPU (measured: other
+# kernels and other reduction orders in ATen, oneDNN and MKL); threads are pinned by the chapters.
+NUMERICS = {
+    "generic-x86": {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "COMPATIBLE"},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+}
 VENDOR = ROOT / "_vendor"  # html_static_path in _config.yml: its folders end up in _build/html/_static/
 
 
@@ -123,10 +135,11 @@ WIDGETS_SETUP_JS = """\
 """
 
 
-def run(cmd: list, env_dir: Path | None = None, check: bool = True) -> int:
-    """Print a command, run it from the repo root (with env_dir 'activated'), return its status."""
-    print(f"\n==> {shlex.join(str(c) for c in cmd)}", flush=True)
-    env = dict(os.environ)
+def run(cmd: list, env_dir: Path | None = None, check: bool = True, extra_env: dict | None = None) -> int:
+    """Print a command, run it from the repo root (with env_dir 'activated' and extra_env set), return its status."""
+    shown = "".join(f"{k}={v} " for k, v in (extra_env or {}).items())
+    print(f"\n==> {shown}{shlex.join(str(c) for c in cmd)}", flush=True)
+    env = dict(os.environ, **(extra_env or {}))
     if env_dir is not None:
         env["VIRTUAL_ENV"] = str(env_dir)
         env["PATH"] = str(bin_dir(env_dir)) + os.pathsep + env.get("PATH", "")
@@ -173,16 +186,43 @@ def setup() -> Path:
     python = tool(env_dir, "python")
     stamp = env_dir / ".metalearn-lite-installed"
     key = hashlib.sha256(
-        ((ROOT / "pyproject.toml").read_bytes() + f"{TORCH}|{EXTRAS}|{ROOT}".encode())
+        ((ROOT / "pyproject.toml").read_bytes() + CONSTRAINTS.read_bytes() + f"{TORCH}|{EXTRAS}|{ROOT}".encode())
     ).hexdigest()
     if stamp.exists() and stamp.read_text().strip() == key:
-        print(f"{env_dir.name}: up to date with pyproject.toml (skipping pip install)")
+        print(f"{env_dir.name}: up to date with pyproject.toml and {CONSTRAINTS.name} (skipping pip install)")
         return env_dir
     if subprocess.call([str(python), "-c", "import torch"], stderr=subprocess.DEVNULL) != 0:
         run([python, "-m", "pip", "install", TORCH], env_dir)
-    run([python, "-m", "pip", "install", "-e", EXTRAS], env_dir)
+    # The library itself only has lower bounds (pyproject.toml); the book and test environment
+    # gets the exact versions the chapters' stored outputs were made with.
+    run([python, "-m", "pip", "install", "-c", CONSTRAINTS, "-e", EXTRAS], env_dir)
     stamp.write_text(key + "\n")
     return env_dir
+
+
+def lock(args: list[str]) -> int:
+    """Refresh constraints.txt: resolve pyproject.toml afresh in a new environment, record every version.
+
+    Run it when a dependency changes (or to move to newer releases), re-run the tests, commit both.
+    """
+    with tempfile.TemporaryDirectory(prefix="metalearn-lock-") as tmp:
+        env_dir = Path(tmp) / "venv"
+        run([sys.executable, "-m", "venv", env_dir])
+        python = tool(env_dir, "python")
+        run([python, "-m", "pip", "install", "-q", TORCH], env_dir)
+        run([python, "-m", "pip", "install", "-q", EXTRAS], env_dir)  # no constraints: the newest that fit
+        frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
+                                text=True, check=True, cwd=ROOT).stdout.splitlines()
+    pins = sorted((line for line in frozen if "==" in line and not line.lower().startswith(("torch==", "metalearn-lite"))),
+                  key=str.lower)
+    CONSTRAINTS.write_text(
+        "# Exact versions for the book and test environment (pip constraints; the library itself keeps the\n"
+        "# lower bounds of pyproject.toml). torch is pinned separately, by tasks.py (TORCH).\n"
+        f"# Made with `python3 tasks.py lock` on Python {sys.version.split()[0]}; refresh the same way.\n"
+        + "\n".join(pins) + "\n"
+    )
+    print(f"wrote {len(pins)} pins to {CONSTRAINTS.name}")
+    return 0
 
 
 def _unpack(pin: NpmPin, tarball: Path, dest: Path) -> int:
@@ -313,6 +353,83 @@ def student_sources(dest: Path) -> Path:
     return dest
 
 
+# -- the repository's address: one value, written into every place that needs it ----------------
+
+REPO_BLOCK = re.compile(r"# BEGIN repository.*?# END repository\n", re.S)  # in _config.yml
+INSTALL_CELL = """\
+# On Colab or any kernel without the library: install it (does nothing when it is already there).
+REPOSITORY = {url!r}  # the book's git repository; `python3 tasks.py repository URL` sets it
+try:
+    import metalearn_lite
+except ImportError:
+    if REPOSITORY is None:
+        raise ImportError("metalearn_lite is not installed, and this copy of the book does not know its "
+                          "repository: run `pip install git+<the repository's URL>` (or `pip install -e .` "
+                          "in a clone), then run this cell again") from None
+    %pip install -q "git+{{REPOSITORY}}"
+"""
+
+
+def config_block(url: str | None) -> str:
+    """The repository and launch-button settings of _config.yml for ``url`` (None: unknown, buttons off)."""
+    on = "true" if url else "false"
+    launch = ("launch_buttons:\n  notebook_interface: jupyterlab\n  colab_url: https://colab.research.google.com\n"
+              "  binderhub_url: https://mybinder.org\n") if url else "launch_buttons: {}\n"
+    return (
+        "# BEGIN repository (written by `python3 tasks.py repository URL`; edit there, not here)\n"
+        + ("# No repository address is known, so there are no launch/repository buttons.\n" if not url else "")
+        + f"repository:\n  url: {json.dumps(url or '')}\n  path_to_book: \"\"\n  branch: main\n\n{launch}\n"
+        f"html:\n  use_repository_button: {on}\n  use_issues_button: {on}\n  use_edit_page_button: false\n"
+        "  home_page_in_navbar: true\n# END repository\n"
+    )
+
+
+def git_remote_url() -> str | None:
+    """``git remote get-url origin`` as an https address (None when there is no such remote)."""
+    result = subprocess.run(["git", "remote", "get-url", "origin"], cwd=ROOT, capture_output=True, text=True)
+    url = result.stdout.strip()
+    if result.returncode != 0 or not url:
+        return None
+    url = re.sub(r"^git@([^:]+):", r"https://\1/", url)
+    return re.sub(r"\.git$", "", url)
+
+
+def set_repository(url: str | None) -> list[Path]:
+    """Write ``url`` into _config.yml (buttons) and every chapter's install cell; return the files changed."""
+    if url is not None and not re.fullmatch(r"https://[^\s\"']+", url):
+        raise SystemExit(f"not an https address: {url!r}")
+    changed = []
+    config = ROOT / "_config.yml"
+    text = config.read_text(encoding="utf-8")
+    if not REPO_BLOCK.search(text):
+        raise SystemExit("_config.yml has no '# BEGIN repository' ... '# END repository' block to write into")
+    new = REPO_BLOCK.sub(lambda _: config_block(url), text)
+    if new != text:
+        config.write_text(new, encoding="utf-8")
+        changed.append(config)
+    for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
+        nb = json.loads(notebook.read_text(encoding="utf-8"))
+        first = next(c for c in nb["cells"] if c["cell_type"] == "code")
+        source = INSTALL_CELL.format(url=url).splitlines(keepends=True)
+        if "".join(first["source"]).startswith("# On Colab or any kernel without the library") and first["source"] != source:
+            first["source"] = source
+            notebook.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+            changed.append(notebook)
+    return changed
+
+
+def repository(args: list[str]) -> int:
+    """`repository URL` (or, with no URL, origin's): set the address everywhere; `--unset`: forget it."""
+    url = None if args == ["--unset"] else (args[0] if args else git_remote_url())
+    if url is None and args != ["--unset"]:
+        print("No URL given and no `origin` remote: python3 tasks.py repository https://github.com/OWNER/NAME")
+        return 2
+    for path in set_repository(url):
+        print(f"wrote {path.relative_to(ROOT)}")
+    print(f"repository: {url or 'unknown (launch buttons off; install cells say what to do)'}")
+    return 0
+
+
 def book(args: list[str]) -> int:
     student = "--student" in args
     env_dir = setup()
@@ -359,13 +476,35 @@ def ensure_browser() -> None:
 
 
 def test(pytest_args: list[str]) -> int:
+    """pytest over tests/ and the chapters (nbval), then the chapters again under each of NUMERICS.
+
+    ``--numerics NAME,...`` chooses the extra configurations (``--numerics none``: only this
+    machine's own); every other argument goes to pytest.
+    """
+    numerics = list(NUMERICS)
+    if "--numerics" in pytest_args:
+        at = pytest_args.index("--numerics")
+        if at + 1 >= len(pytest_args):
+            raise SystemExit(f"--numerics needs a value: none, or a comma-separated list of {', '.join(NUMERICS)}")
+        chosen = pytest_args[at + 1]
+        pytest_args = pytest_args[:at] + pytest_args[at + 2:]
+        numerics = [] if chosen == "none" else chosen.split(",")
+        unknown = set(numerics) - set(NUMERICS)
+        if unknown:
+            raise SystemExit(f"unknown --numerics {', '.join(sorted(unknown))}: choose from {', '.join(NUMERICS)} or none")
     env_dir = setup()
     ensure_browser()
     vendor()  # the tests build the book, but never download anything themselves
-    cmd = [tool(env_dir, "python"), "-m", "pytest", "tests"]
-    if any((ROOT / "chapters").glob("*.ipynb")):
-        cmd += ["chapters", "--nbval", "--nbval-current-env", "--nbval-sanitize-with", SANITIZE]
-    return run(cmd + pytest_args, env_dir, check=False)
+    python = tool(env_dir, "python")
+    nbval = ["--nbval", "--nbval-current-env", "--nbval-sanitize-with", SANITIZE]
+    chapters = any((ROOT / "chapters").glob("*.ipynb"))
+    code = run([python, "-m", "pytest", "tests", *(["chapters", *nbval] if chapters else []), *pytest_args],
+               env_dir, check=False)
+    for name in numerics if chapters else []:
+        print(f"\nThe chapters again, under the numerics of another machine ({name}):", flush=True)
+        code = run([python, "-m", "pytest", "chapters", *nbval, *pytest_args], env_dir, check=False,
+                   extra_env=NUMERICS[name]) or code
+    return code
 
 
 def lab(lab_args: list[str]) -> int:
@@ -392,7 +531,8 @@ def clean(args: list[str]) -> int:
 
 def main(argv: list[str]) -> int:
     args = argv[1:]
-    commands = {"book": lambda: book(args), "test": lambda: test(args), "lab": lambda: lab(args), "clean": lambda: clean(args)}
+    commands = {"book": lambda: book(args), "test": lambda: test(args), "lab": lambda: lab(args), "clean": lambda: clean(args),
+                "lock": lambda: lock(args), "repository": lambda: repository(args)}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 0 if argv[:1] in (["-h"], ["--help"], ["help"]) else 2

@@ -12,9 +12,14 @@ selenium), which may only reach 127.0.0.1. Each page must have
 * no request to any host but 127.0.0.1, and no ``<script src>``/``<link href>`` pointing off-site;
 * its equations typeset by MathJax: ``mjx-container`` elements, no TeX errors, and no raw
   ``$$``, ``\\(`` or ``\\[`` left in the text outside code;
-* on a notebook page: a launch button for Colab and Binder; its figures loaded (``img`` with a
-  non-zero natural width) when the notebook has image outputs; its widgets rendered from the
-  saved widget state when the notebook has one.
+* on a notebook page: launch buttons for Colab and Binder when the repository's address is set
+  (``tasks.py repository``), none otherwise; its figures loaded (``img`` with a non-zero natural
+  width), none shown smaller than it was drawn unless the column is narrower; no live widget
+  (with no kernel it would be a dead control: the book shows the precomputed HTML instead);
+* every multiple-choice question answers when an option is clicked: that option's feedback
+  appears (✓ for the right one, ✗ for the others) and no other's; its options do not overlap;
+* every ``explore()`` figure switches: clicking another value of each control shows another
+  precomputed image.
 
 A screenshot of each page is saved in ``_build/screenshots/``. Without Chromium these tests fail
 and say how to install it; ``METALEARN_LITE_SKIP_BROWSER=1`` skips them instead.
@@ -51,6 +56,7 @@ CHROMIUM_FLAGS = (
     # hosts are also caught in the network log, even when they fail.)
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 )
+REPOSITORY = yaml.safe_load((REPO_ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"]
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
@@ -238,10 +244,52 @@ const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
                                                       output: !!img.closest('.cell_output')})),
     colab: document.querySelectorAll('a[href*="colab.research.google.com"]').length,
     binder: document.querySelectorAll('a[href*="mybinder.org"]').length,
-    widgets: rendered(),
+    widgets: document.querySelectorAll('.jupyter-widgets').length,
+    shrunk: Array.from(document.querySelectorAll('.cell_output img')).filter(img => img.offsetParent
+      && img.naturalWidth > 0 && img.clientWidth < Math.min(img.naturalWidth, img.parentElement.clientWidth) - 2)
+      .map(img => `${img.clientWidth} of ${img.naturalWidth} px`),
     offsite,
   });
 })().catch(error => done({error: String(error)}));
+"""
+
+
+# Clicks through every multiple-choice question and every explore() figure on the page.
+INTERACT = r"""
+const done = arguments[0];
+const visible = e => !!e && getComputedStyle(e).display !== 'none';
+const problems = [], counts = {questions: 0, explorers: 0};
+document.querySelectorAll('.ml-mcq').forEach(q => {
+  counts.questions++;
+  const labels = Array.from(q.querySelectorAll('label'));
+  const rects = labels.map(l => l.getBoundingClientRect());
+  for (let i = 1; i < rects.length; i++)
+    if (rects[i].top < rects[i - 1].bottom - 1) problems.push(`${q.id}: option ${i} overlaps option ${i - 1}`);
+  labels.forEach((label, i) => {
+    label.click();
+    const shown = labels.map(l => visible(l.nextElementSibling));
+    if (!shown[i] || shown.filter(x => x).length !== 1) problems.push(`${q.id}: clicking option ${i} shows ${shown}`);
+  });
+  const rights = labels.filter(l => l.nextElementSibling.classList.contains('ml-right'));
+  if (rights.length !== 1) problems.push(`${q.id}: ${rights.length} right options`);
+});
+document.querySelectorAll('.ml-explore').forEach(x => {
+  counts.explorers++;
+  const shownImage = () => Array.from(x.querySelectorAll('img.ml-state')).filter(visible);
+  if (shownImage().length !== 1) problems.push(`${x.id}: ${shownImage().length} images shown at first`);
+  const groups = {};
+  x.querySelectorAll('input.ml-choice').forEach(i => (groups[i.name] = groups[i.name] || []).push(i));
+  Object.values(groups).forEach(inputs => {
+    if (inputs.length < 2) return;
+    const before = shownImage()[0];
+    x.querySelector(`label[for="${inputs[inputs.length - 1].id}"]`).click();
+    const after = shownImage();
+    if (after.length !== 1 || after[0] === before || after[0].naturalWidth === 0)
+      problems.push(`${x.id}: clicking ${inputs[inputs.length - 1].id} did not switch the image`);
+    x.querySelector(`label[for="${inputs[0].id}"]`).click();
+  });
+});
+done({problems, counts});
 """
 
 
@@ -290,7 +338,8 @@ def test_page_in_browser(name: str, site: str, browser, book_timings: dict):
     browser.get_log("performance")
     start = time.monotonic()
     browser.get(site + f"{name}.html")
-    seen = browser.execute_async_script(INSPECT_PAGE, page.widget_views)
+    seen = browser.execute_async_script(INSPECT_PAGE, 0)
+    clicked = browser.execute_async_script(INTERACT)
     save_screenshot(browser, SCREENSHOTS / f"{name.replace('/', '__')}.png")
     book_timings.setdefault("pages_s", {})[name] = time.monotonic() - start
 
@@ -323,9 +372,31 @@ def test_page_in_browser(name: str, site: str, browser, book_timings: dict):
         figures = sum(1 for img in seen.get("images", []) if img["output"] and img["width"] > 0)
         if figures < page.images:
             problems.append(f"{figures} of the notebook's {page.images} figures are shown")
-        if not (seen.get("colab") and seen.get("binder")):
+        if REPOSITORY and not (seen.get("colab") and seen.get("binder")):
             problems.append(f"launch buttons missing (Colab links: {seen.get('colab')}, Binder: {seen.get('binder')})")
-        if seen.get("widgets", 0) < page.widget_views:
-            problems.append(f"{seen.get('widgets')} of {page.widget_views} widgets rendered from the saved state")
+        if not REPOSITORY and (seen.get("colab") or seen.get("binder")):
+            problems.append("launch buttons, but no repository address is set: they cannot work")
+        if seen.get("widgets"):
+            problems.append(f"{seen['widgets']} live widget elements: with no kernel they are dead controls")
+        problems += [f"figure shown smaller than drawn: {size}" for size in seen.get("shrunk", [])]
+    problems += clicked["problems"]
+    book_timings.setdefault("interactive", {})[name] = clicked["counts"]
 
     assert not problems, f"{name} ({page.source.name}):\n  " + "\n  ".join(problems)
+
+
+def _outputs_with(marker: str) -> int:
+    count = 0
+    for nb in (REPO_ROOT / "chapters").glob("*.ipynb"):
+        for cell in json.loads(nb.read_text(encoding="utf-8"))["cells"]:
+            for output in cell.get("outputs", []):
+                count += "".join(output.get("data", {}).get("text/html", "")).count(marker)
+    return count
+
+
+def test_every_question_and_figure_of_the_notebooks_was_clicked(book_timings: dict):
+    """Runs after the page tests: each multiple-choice question and explore() figure was exercised."""
+    seen = book_timings.get("interactive", {})
+    assert len(seen) == len(toc_pages()), "run with the page tests (they record what they clicked)"
+    assert sum(c["questions"] for c in seen.values()) == _outputs_with('<div class="ml-mcq"')
+    assert sum(c["explorers"] for c in seen.values()) == _outputs_with('<div class="ml-explore"')
