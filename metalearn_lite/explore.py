@@ -60,7 +60,8 @@ class Explorer:
     """A figure over a grid of control values, precomputed; see :func:`explore`."""
 
     def __init__(self, draw: Callable[..., Any], controls: dict[str, list], fixed: dict | None = None,
-                 live: dict | None = None, title: str = "", dpi: float | None = None) -> None:
+                 live: dict | None = None, title: str = "", dpi: float | None = None,
+                 initial: dict | None = None) -> None:
         if not controls or any(len(values) == 0 for values in controls.values()):
             raise ValueError("explore needs at least one control, each with at least one value")
         self.names = list(controls)
@@ -72,6 +73,11 @@ class Explorer:
             raise ValueError(f"{states} combinations of control values: at most {MAX_STATES} (each is an image in "
                              "the notebook); give fewer values, or fix some in `fixed`")
         self.draw, self.fixed, self.live, self.title = draw, dict(fixed or {}), live, title
+        initial = dict(initial or {})
+        unknown = set(initial) - set(self.names)
+        if unknown or any(initial[n] not in v for n, v in zip(self.names, self.values) if n in initial):
+            raise ValueError(f"initial must give each control one of its own values, got {initial}")
+        self.initial = [v.index(initial[n]) if n in initial else 0 for n, v in zip(self.names, self.values)]
         self.images = {
             combo: render_png(draw, dpi=dpi, **self.fixed, **dict(zip(self.names, (v[i] for v, i in zip(self.values, combo)))))
             for combo in itertools.product(*(range(len(v)) for v in self.values))
@@ -84,7 +90,7 @@ class Explorer:
         for c, (name, values) in enumerate(zip(self.names, self.values)):
             parts.append(f'<span class="ml-control">{html.escape(name)}</span>')
             for i, value in enumerate(values):
-                checked = " checked" if i == 0 else ""
+                checked = " checked" if i == self.initial[c] else ""
                 parts.append(f'<input type="radio" class="ml-choice" name="{eid}-{c}" id="{eid}-{c}-{i}"{checked}>'
                              f'<label for="{eid}-{c}-{i}">{html.escape(_label(value))}</label>')
             parts.append('<br class="ml-break">')
@@ -124,13 +130,15 @@ class Explorer:
 
 
 def explore(draw: Callable[..., Any], controls: dict[str, list], fixed: dict | None = None,
-            live: dict | None = None, title: str = "", dpi: float | None = None) -> Explorer:
+            live: dict | None = None, title: str = "", dpi: float | None = None,
+            initial: dict | None = None) -> Explorer:
     """An interactive figure: ``draw(**fixed, **state)`` for every combination of ``controls``.
 
     ``controls`` maps a keyword of ``draw`` to the few values the buttons offer (their product is
     drawn now, at most 36 figures); ``fixed`` holds keywords that stay put. ``live``, optional,
     maps keywords to ipywidgets controls for a live version in a kernel (any value, redrawn on
     change). ``draw`` draws one matplotlib figure and calls ``plt.show()``, as the chapters'
-    ``show_*`` functions do. Display the result (last expression of a cell).
+    ``show_*`` functions do. ``initial`` picks the value each control shows first (default: its
+    first). Display the result (last expression of a cell).
     """
-    return Explorer(draw, controls, fixed=fixed, live=live, title=title, dpi=dpi)
+    return Explorer(draw, controls, fixed=fixed, live=live, title=title, dpi=dpi, initial=initial)

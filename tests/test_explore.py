@@ -40,6 +40,8 @@ def test_html_has_one_button_per_value_and_one_css_rule_per_state():
     assert page.count("<img ") == 6
     assert f"#{eid} #{eid}-0-2:checked ~ #{eid}-1-1:checked ~ .ml-states .ml-s-2-1{{display:block}}" in page
     assert 'alt="task = 2, steps = 5"' in page
+    chosen = ml.explore(draw, {"task": [0, 1, 2]}, initial={"task": 2})._repr_html_()
+    assert re.search(r'id="explore-[0-9a-f]+-0-2" checked>', chosen) and chosen.count(" checked>") == 1
 
 
 def test_bundle_without_and_with_live_controls():
@@ -53,5 +55,7 @@ def test_bundle_without_and_with_live_controls():
 def test_too_many_states_or_no_values_is_a_clear_error():
     with pytest.raises(ValueError, match=f"at most {MAX_STATES}"):
         ml.explore(draw, {"task": list(range(10)), "steps": list(range(10))})
+    with pytest.raises(ValueError, match="initial must give"):
+        ml.explore(draw, {"task": [0, 1]}, initial={"task": 5})
     with pytest.raises(ValueError, match="at least one value"):
         ml.explore(draw, {"task": []})
