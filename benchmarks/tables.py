@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from metalearn_lite.results import LAKE_ANCHORS, LAKE_PEOPLE_ERROR, SETTINGS, format_result, load_report
+from metalearn_lite.results import BUDGET_NOTE, LAKE_ANCHORS, LAKE_PEOPLE_ERROR, SETTINGS, format_result, load_report
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -60,3 +60,4 @@ def rows() -> list[str]:
 
 if __name__ == "__main__":
     print("\n".join(rows()))
+    print(f"\n{BUDGET_NOTE}")

@@ -27,6 +27,10 @@ LAKE_PEOPLE_ERROR = 0.045
 #: the episode settings of the shared protocol, in the order the tables show them
 SETTINGS = ("5way_1shot", "5way_5shot", "20way_1shot")
 
+#: Printed under every table of benchmark runs: what a budget in CPU minutes does and does not fix.
+BUDGET_NOTE = ("Budgets are CPU minutes of one thread, so a faster or slower CPU does more or fewer steps in the "
+               "same budget: the steps column says where each of these runs ended.")
+
 
 def load_report(path: str | Path) -> dict[str, Any] | None:
     """The JSON report at ``path``, or None if there is none (not run yet, or not on this machine).
