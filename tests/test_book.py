@@ -63,11 +63,6 @@ IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
 HIDDEN_OUTPUT_TAGS = {"remove-output", "remove-cell", "remove_output", "remove_cell"}
 # Console errors that are not the book's:
 KNOWN_CONSOLE_ERRORS = (
-    # Sphinx 7 writes an inline <script> twice when an extension adds it after the builder has
-    # started (Sphinx compares the builder's None filename with the registry's ''); sphinx-thebe's
-    # `const THEBE_JS_URL = ...` is one, so its second copy is a redeclaration. Harmless: the first
-    # copy defines the same values (and thebe is not enabled). Seen in Sphinx 7.3 to 8.1.
-    "Identifier 'THEBE_JS_URL' has already been declared",
     # The browser asks every site for /favicon.ico by itself; the book does not have one.
     "/favicon.ico - Failed to load resource: the server responded with a status of 404",
 )
