@@ -1,18 +1,19 @@
 """A chapter in a real JupyterLab: run all cells, answer a multiple-choice question, move a widget.
 
 JupyterLab is started on 127.0.0.1 (a free port, a random token, a copy of the chapter in a
-temporary folder) and driven in the same headless Chromium as the book's browser test. The
-chapter is 4.2 (the quickest one with both a question and a live explorer). Checks:
+temporary folder, its stored outputs and execution counts cleared so that every prompt number
+seen comes from this run) and driven in the same headless Chromium as the book's browser test.
+The chapter is 4.2 (the quickest one with both a question and a live explorer). Checks:
 
-* every cell runs: the notebook ends with its kernel idle and no error output;
+* every cell runs: each code cell gets an execution count and no cell shows an error;
 * clicking an option of a multiple-choice question shows its feedback (✓ or ✗);
 * moving the live slider of the explorer redraws its figure (another image).
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,7 +31,12 @@ CHAPTER = "04_2_matching_networks.ipynb"
 def lab(tmp_path_factory):
     """(base URL, token) of a JupyterLab server on 127.0.0.1 serving a copy of the chapter."""
     folder = tmp_path_factory.mktemp("lab")
-    shutil.copy(REPO_ROOT / "chapters" / CHAPTER, folder / CHAPTER)
+    notebook = json.loads((REPO_ROOT / "chapters" / CHAPTER).read_text(encoding="utf-8"))
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    notebook["metadata"].pop("widgets", None)
+    (folder / CHAPTER).write_text(json.dumps(notebook), encoding="utf-8")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -82,17 +88,29 @@ def driver():
         browser.quit()
 
 
-def wait_for(driver, script: str, timeout: float, what: str):
-    """Poll a JavaScript expression until it is truthy; fail saying what did not happen."""
+DIALOG = "(() => { const d = document.querySelector('.jp-Dialog'); return d && d.innerText.trim(); })()"
+
+
+def fail_with_screenshot(driver, message: str):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver.save_screenshot(str(SCREENSHOTS / "jupyterlab-failure.png"))
+    pytest.fail(f"JupyterLab: {message} (screenshot in _build/screenshots/jupyterlab-failure.png)")
+
+
+def wait_for(driver, script: str, timeout: float, what: str, dialogs_allowed: bool = False):
+    """Poll a JavaScript expression until it is truthy; fail saying what did not happen.
+
+    A JupyterLab dialog that opens meanwhile (a dead kernel, a kernel to select, a file changed on
+    disk) fails at once with the dialog's text, unless `dialogs_allowed`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = driver.execute_script(f"return ({script});")
         if value:
             return value
+        if not dialogs_allowed and (dialog := driver.execute_script(f"return {DIALOG};")):
+            fail_with_screenshot(driver, f"while waiting ({what}) a dialog opened: {dialog!r}")
         time.sleep(0.25)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.save_screenshot(str(SCREENSHOTS / "jupyterlab-failure.png"))
-    pytest.fail(f"JupyterLab: {what} (within {timeout:.0f} s; screenshot in _build/screenshots/jupyterlab-failure.png)")
+    fail_with_screenshot(driver, f"{what} (within {timeout:.0f} s)")
 
 
 def test_chapter_runs_and_reacts_in_jupyterlab(lab, driver):
@@ -104,8 +122,8 @@ def test_chapter_runs_and_reacts_in_jupyterlab(lab, driver):
     driver.get(f"{base}/lab/tree/{CHAPTER}?token={token}")
     wait_for(driver, "document.querySelector('.jp-Notebook .jp-Cell') && "
              "document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus')", 90,
-             "the notebook did not open")
-    wait_for(driver, "!document.querySelector('.jp-Dialog')", 30, "a dialog stayed open")
+             "the notebook did not open", dialogs_allowed=True)
+    wait_for(driver, "!document.querySelector('.jp-Dialog')", 30, "a dialog stayed open", dialogs_allowed=True)
     # Run > Run All Cells, through the menu a reader would use
     driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')]//div[text()='Run']").click()
     run_all = "//li[contains(@class,'lm-Menu-item')]//div[contains(@class,'lm-Menu-itemLabel')][text()='Run All Cells']"
@@ -119,6 +137,8 @@ def test_chapter_runs_and_reacts_in_jupyterlab(lab, driver):
                                    "\"application/vnd.jupyter.stderr\"] .ansi-red-fg, .jp-RenderedText[data-mime-type="
                                    "\"application/vnd.jupyter.error\"]').length")
     assert errors == 0, "a cell raised an error in JupyterLab"
+    if dialog := driver.execute_script(f"return {DIALOG};"):
+        fail_with_screenshot(driver, f"after running all cells a dialog is open: {dialog!r}")
 
     # a multiple-choice question: click an option, its feedback appears
     label = wait_for(driver, "document.querySelector('.ml-mcq label')", 30, "no multiple-choice question rendered")
