@@ -357,17 +357,22 @@ def student_sources(dest: Path) -> Path:
 
 REPO_BLOCK = re.compile(r"# BEGIN repository.*?# END repository\n", re.S)  # in _config.yml
 INSTALL_CELL = """\
-# On Colab or any kernel without the library: install it (does nothing when it is already there).
-REPOSITORY = {url!r}  # the book's git repository; `python3 tasks.py repository URL` sets it
+# On Colab, or any kernel without the library: install it (no-op when installed).
+# The book's repository (`python3 tasks.py repository URL` sets it):
+REPOSITORY = {url!r}
 try:
     import metalearn_lite
 except ImportError:
     if REPOSITORY is None:
-        raise ImportError("metalearn_lite is not installed, and this copy of the book does not know its "
-                          "repository: run `pip install git+<the repository's URL>` (or `pip install -e .` "
-                          "in a clone), then run this cell again") from None
+        raise ImportError(
+            "metalearn_lite is not installed, and this copy of the book does not know"
+            " its repository: run `pip install git+<the repository's URL>` (or"
+            " `pip install -e .` in a clone), then run this cell again"
+        ) from None
     %pip install -q "git+{{REPOSITORY}}"
 """
+#: how an install cell starts (the first line of INSTALL_CELL, and of the cells written before it)
+INSTALL_CELL_STARTS = ("# On Colab, or any kernel without the library", "# On Colab or any kernel without the library")
 
 
 def config_block(url: str | None) -> str:
@@ -410,8 +415,8 @@ def set_repository(url: str | None) -> list[Path]:
     for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
         nb = json.loads(notebook.read_text(encoding="utf-8"))
         first = next(c for c in nb["cells"] if c["cell_type"] == "code")
-        source = INSTALL_CELL.format(url=url).splitlines(keepends=True)
-        if "".join(first["source"]).startswith("# On Colab or any kernel without the library") and first["source"] != source:
+        source = INSTALL_CELL.format(url=url).rstrip("\n").splitlines(keepends=True)  # as black leaves it
+        if "".join(first["source"]).startswith(INSTALL_CELL_STARTS) and first["source"] != source:
             first["source"] = source
             notebook.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
             changed.append(notebook)

@@ -10,7 +10,8 @@ The core every algorithm shares:
 * the loop — :func:`meta_train`, :func:`evaluate` (mean and 95% CI), checkpoints;
 * baselines — :class:`FromScratch`, :class:`NearestNeighbour`;
 * :func:`claim` — a statement the text makes about a run, checked on that run;
-* :func:`explore` — an interactive figure that works in the static book and in a kernel.
+* :func:`explore` — an interactive figure that works in the static book and in a kernel;
+* :class:`Table` — a table that fits the page: HTML in a notebook, aligned text elsewhere.
 """
 from .baselines import FromScratch, NearestNeighbour
 from .claims import ClaimError, claim
@@ -21,6 +22,7 @@ from .data import (
 )
 from .models import MLP, ConvNet4
 from .protocol import MetaLearner, check_support, task_loss, task_score
+from .results import Table
 from .transfer import FineTune, pretrain
 from .training import EvalResult, History, evaluate, load_checkpoint, meta_train, save_checkpoint
 from .utils import mean_ci95, resolve_device, seed_everything
@@ -28,7 +30,7 @@ from .utils import mean_ci95, resolve_device, seed_everything
 __version__ = "0.1.0"
 __all__ = [
     "ClaimError", "ConvNet4", "Episode", "EpisodeBatch", "EpisodeSampler", "EvalResult", "FewShotDataset", "FineTune", "FromScratch",
-    "History", "MLP", "MetaLearner", "NearestNeighbour", "SinusoidTasks", "TaskSource", "check_support", "claim",
+    "History", "MLP", "MetaLearner", "NearestNeighbour", "SinusoidTasks", "Table", "TaskSource", "check_support", "claim",
     "evaluate", "evaluate_lake", "explore", "load_checkpoint", "load_lake_runs", "load_omniglot", "make_blob_classes", "mean_ci95", "meta_train", "pretrain", "resolve_device",
     "save_checkpoint", "seed_everything", "task_loss", "task_score",
 ]

@@ -13,6 +13,7 @@ number in the book is typed by hand.
 """
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -60,4 +61,45 @@ def format_result(result: dict[str, Any] | None, digits: int = 1) -> str:
     return f"{result['mean']:.{digits}%} ± {result['ci95']:.{digits}%}"
 
 
-__all__ = ["LAKE_ANCHORS", "LAKE_PEOPLE_ERROR", "SETTINGS", "format_result", "load_report"]
+class Table:
+    """A table of strings: HTML in a notebook or the book, where it wraps to the page column,
+    and aligned plain text everywhere else (``print(table)``, ``str``, the ``text/plain`` output).
+
+    ``rows`` is a list of rows, each as long as ``header``; cells are converted with ``str``.
+    A column whose cells all look like numbers (start with a digit, a sign, ``—`` or are empty)
+    is right-aligned and never wrapped. ``notes`` are lines printed under the table.
+    """
+
+    def __init__(self, header, rows, notes=()):
+        self.header = [str(h) for h in header]
+        self.rows = [[str(c) for c in row] for row in rows]
+        self.notes = [str(n) for n in notes]
+        for i, row in enumerate(self.rows):
+            if len(row) != len(self.header):
+                raise ValueError(f"row {i} has {len(row)} cells but the header has {len(self.header)}: "
+                                 f"{row!r}; give one cell per column (an empty string for none)")
+        self.numeric = [all(not r[j] or r[j][0].isdigit() or r[j][0] in "+-−—" for r in self.rows)
+                        for j in range(len(self.header))]
+
+    def __str__(self) -> str:
+        widths = [max([len(h)] + [len(r[j]) for r in self.rows]) for j, h in enumerate(self.header)]
+        def line(cells):
+            return "  ".join(c.rjust(w) if num else c.ljust(w)
+                             for c, w, num in zip(cells, widths, self.numeric)).rstrip()
+        rule = "-" * (sum(widths) + 2 * (len(widths) - 1))
+        return "\n".join([line(self.header), rule] + [line(r) for r in self.rows] + self.notes)
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        def cells(row, tag):
+            align = ("text-align:left", "text-align:right; white-space:nowrap")  # numbers never wrap
+            return "".join(f'<{tag} style="{align[num]}">{html.escape(c)}</{tag}>'
+                           for c, num in zip(row, self.numeric))
+        body = "".join(f"<tr>{cells(r, 'td')}</tr>" for r in self.rows)
+        notes = "".join(f"<p>{html.escape(n)}</p>" for n in self.notes)
+        return (f'<table class="ml-table"><thead><tr>{cells(self.header, "th")}</tr></thead>'
+                f"<tbody>{body}</tbody></table>{notes}")
+
+
+__all__ = ["LAKE_ANCHORS", "LAKE_PEOPLE_ERROR", "SETTINGS", "Table", "format_result", "load_report"]

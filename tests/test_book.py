@@ -19,7 +19,10 @@ selenium), which may only reach 127.0.0.1. Each page must have
 * every multiple-choice question answers when an option is clicked: that option's feedback
   appears (✓ for the right one, ✗ for the others) and no other's; its options do not overlap;
 * every ``explore()`` figure switches: clicking another value of each control shows another
-  precomputed image.
+  precomputed image;
+* at a 1280 px window nothing scrolls sideways: no code or output block, HTML table or display
+  equation is wider than the page column. Printed output wraps at the column (``book.css``), so
+  ``test_printed_tables_fit_the_page_column`` checks the notebooks' printed columns fit unwrapped.
 
 A screenshot of each page is saved in ``_build/screenshots/``. Without Chromium these tests fail
 and say how to install it; ``METALEARN_LITE_SKIP_BROWSER=1`` skips them instead.
@@ -244,7 +247,8 @@ const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
       && img.naturalWidth > 0 && img.clientWidth < Math.min(img.naturalWidth, img.parentElement.clientWidth) - 2)
       .map(img => `${img.clientWidth} of ${img.naturalWidth} px`),
     offsite,
-    // code, printed output and display equations wider than the column (they would scroll sideways)
+    // code, printed output, HTML tables and display equations wider than the column (they would
+    // scroll sideways; printed output wraps, book.css)
     wide: [
       ...Array.from(document.querySelectorAll('.cell_input pre, .cell_output pre'))
         .filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1)
@@ -253,6 +257,9 @@ const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
       ...Array.from(document.querySelectorAll('mjx-container[display="true"]'))
         .filter(c => c.offsetParent && c.firstElementChild && c.firstElementChild.getBoundingClientRect().width > c.clientWidth + 1)
         .map(c => `equation ${Math.round(c.firstElementChild.getBoundingClientRect().width)} px in ${c.clientWidth} px`),
+      ...Array.from(document.querySelectorAll('.cell_output .text_html'))
+        .filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1)
+        .map(e => `HTML output ${e.scrollWidth} px in ${e.clientWidth} px: ${e.textContent.trim().slice(0, 60)}`),
     ],
   });
 })().catch(error => done({error: String(error)}));
@@ -384,12 +391,32 @@ def test_page_in_browser(name: str, site: str, browser, book_timings: dict):
         if seen.get("widgets"):
             problems.append(f"{seen['widgets']} live widget elements: with no kernel they are dead controls")
         problems += [f"figure shown smaller than drawn: {size}" for size in seen.get("shrunk", [])]
-    # report-only for now: listed in the book timings summary, not yet a failure
-    book_timings.setdefault("wide", {})[name] = len(seen.get("wide", []))
+    problems += [f"wider than the page column at 1280 px: {what}" for what in seen.get("wide", [])]
     problems += clicked["problems"]
     book_timings.setdefault("interactive", {})[name] = clicked["counts"]
 
     assert not problems, f"{name} ({page.source.name}):\n  " + "\n  ".join(problems)
+
+
+#: characters of code or printed output that fit the page column at 1280 px (book.css: 0.8rem)
+COLUMN_CHARACTERS = 92
+
+
+def test_printed_tables_fit_the_page_column():
+    """A printed line laid out in columns (two or more runs of 3+ spaces between words) must
+    fit the column unwrapped: wrapped, its columns would no longer line up. Prose may wrap.
+    Wider tables belong in ``ml.Table``, shown as an HTML table that fits."""
+    too_wide = []
+    for nb in sorted((REPO_ROOT / "chapters").glob("*.ipynb")):
+        for index, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"]):
+            for output in cell.get("outputs", []):
+                if output.get("output_type") != "stream":
+                    continue
+                for line in "".join(output["text"]).splitlines():
+                    if len(line) > COLUMN_CHARACTERS and len(re.findall(r"\S {3,}(?=\S)", line)) >= 2:
+                        too_wide.append(f"{nb.name} cell {index}, {len(line)} characters: {line[:70]}")
+    assert not too_wide, ("printed tables wider than the page column (make them narrower, or show "
+                          "them with ml.Table):\n  " + "\n  ".join(too_wide))
 
 
 def _outputs_with(marker: str) -> int:

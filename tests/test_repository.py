@@ -70,3 +70,15 @@ def test_install_cell_installs_from_the_address_or_says_what_to_do(monkeypatch):
     assert run_install_cell(known, monkeypatch, installed=False) == [("pip", 'install -q "git+{REPOSITORY}"')]
     with pytest.raises(ImportError, match="does not know its repository: run `pip install git"):
         run_install_cell(tasks.INSTALL_CELL.format(url=None), monkeypatch, installed=False)
+
+
+def test_every_chapter_starts_with_the_install_cell_tasks_writes():
+    """So that `tasks.py repository URL` finds and rewrites each one (it matches the first line)."""
+    config = (ROOT / "_config.yml").read_text(encoding="utf-8")
+    configured = json.loads(config.split("repository:\n  url: ", 1)[1].split("\n", 1)[0]) or None
+    for nb in sorted((ROOT / "chapters").glob("*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        first = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
+        assert first == tasks.INSTALL_CELL.format(url=configured).rstrip("\n"), (
+            f"{nb.name}: its first code cell is not the install cell; run `python3 tasks.py repository "
+            f"--unset` (or `repository URL`) to write it")
