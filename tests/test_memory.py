@@ -243,6 +243,19 @@ def test_mann_refuses_query_labels_outside_the_support_classes():
         accuracy_by_presentation(small_metanet(), EpisodeSampler(ml.make_blob_classes(), 2, 1, 1))
 
 
+def test_mann_refuses_an_encoder_with_batch_norm():
+    # MANN embeds every step of every episode of a meta-batch in one batch: BatchNorm would mix them
+    with pytest.raises(ValueError, match="BatchNorm layer .*mix images of different steps and episodes"):
+        MANN(ml.ConvNet4(hidden=8))  # ConvNet4's default norm is "batch"
+    with pytest.raises(ValueError, match="BatchNorm"):
+        MANN(nn.Sequential(nn.Flatten(), nn.Linear(784, 8), nn.BatchNorm1d(8)), feature_dim=8)
+    for norm in ("layer", "group"):  # per-example normalisation is fine
+        learner = MANN(ml.ConvNet4(hidden=8, norm=norm), controller_size=8, memory_slots=6, memory_width=4,
+                       read_heads=2, max_way=3)
+        ep = image_episode(n_way=3, k_shot=1, q_queries=1)
+        assert learner.adapt(ep.support_x, ep.support_y)(ep.query_x).shape == (3, 3)
+
+
 def test_bad_constructor_arguments():
     with pytest.raises(ValueError, match="gamma"):
         MANN(gamma=1.5)

@@ -38,6 +38,15 @@ layers track running statistics are refused, because every forward pass would si
 those buffers (the model would change while adapting) and train and test would disagree. Use
 ``norm="group"``/``"layer"`` for per-example normalisation instead.
 
+**Which parameters the inner loop adapts.** θ (and so φ) is *every* trainable parameter of the
+model, normalisation layers included: the inner loop also takes gradient steps on BatchNorm's
+scale γ and shift β (and on GroupNorm's/LayerNorm's affine parameters). This differs from Finn
+et al.'s reference code (cbfinn/maml), where the normalisation layers' parameters
+(``tf.contrib.layers.batch_norm``: a learned offset, and no scale by default) are not among the
+adapted weights: they are learned by the outer loop only and stay fixed while adapting. There
+is no switch for that here (``requires_grad=False`` on them would exclude them from the outer
+loop too).
+
 **Speed** (``benchmarks/maml_speed.py``, exact MAML, ConvNet4, 32 tasks of 5-way 1-shot with
 15 queries, 2 shared CPU cores). The straightforward per-task loop stays: neither folding all
 tasks into one graph with grouped convolutions (1.6× *slower*, more memory), nor
@@ -102,8 +111,10 @@ class MAML(MetaLearner):
     ``ConvNet4(out_features=n_way)``), for regression the prediction. ``alpha`` is the inner
     step size α; ``inner_steps`` gradient steps are taken while meta-training and
     ``test_inner_steps`` (default: the same) when the learner is in ``eval()`` mode.
-    ``first_order=True`` drops the second-order terms (FOMAML). At test time (``eval()``) the
-    inner gradients are never differentiated again, so adaptation is cheap in either case.
+    ``first_order=True`` drops the second-order terms (FOMAML). The inner loop adapts every
+    trainable parameter, BatchNorm's scale and shift included (see the module docstring). At
+    test time (``eval()``) the inner gradients are never differentiated again, so adaptation is
+    cheap in either case.
 
     Example::
 

@@ -7,8 +7,31 @@ on that task's data, giving φᵢ; then move θ a fraction ε of the way towards
     outer loop:  θ ← θ + ε (φ̄ − θ),   φ̄ = (1/B) Σᵢ φᵢ
 
 No second derivatives, no gradient through the inner loop: the difference θ − φᵢ itself is the
-"meta-gradient". (Nichol et al. show that its expectation contains MAML's first-order term plus
-a term that maximises the inner product of gradients of different mini-batches of a task.)
+"meta-gradient". Nichol et al. show that, when the k steps use *different mini-batches* of a
+task, its expectation contains MAML's first-order term plus a term that maximises the inner
+product of the gradients of different mini-batches (within-task generalisation). **This
+implementation does not draw mini-batches**: every inner step is one full-batch step on the
+same examples, so in that term both gradients are of the same batch (it becomes ½∇‖g‖² of
+that batch's gradient g) instead of two different mini-batches: it no longer rewards steps on
+one part of a task's data that also help on another part.
+
+**The inner loop, exactly** (:meth:`Reptile.inner_loop`): φ starts as a detached copy of θ; each
+of the k steps computes the loss on *all* the examples given (support + query pooled while
+meta-training with ``use_query=True``, see below) and applies one step of
+
+* ``inner_optimizer="sgd"`` — ``torch.optim.SGD(lr=inner_lr)``: φ ← φ − α ∇L(φ), no momentum;
+* ``inner_optimizer="adam"`` — ``torch.optim.Adam(lr=inner_lr, betas=(0, 0.999), eps=1e-8)``,
+  **built afresh for every task** (and for every call of :meth:`~Reptile.inner_loop`), so its
+  statistics start at zero each time. With β₁ = 0 and bias correction its first step is
+  φ − α g/(|g| + 1e−8) ≈ φ − α·sign(g), coordinate by coordinate, whatever the gradient's
+  size. Nichol et al.'s reference code (openai/supervised-reptile) instead keeps one Adam whose
+  second-moment statistics carry over from task to task (only the model's weights are reset
+  between tasks), so its steps are scaled by the gradient sizes seen in earlier tasks.
+
+**The outer step size ε** is the learning rate of the optimiser given to
+:func:`~metalearn_lite.meta_train` (``torch.optim.SGD(lr=ε)`` for the paper's update) and stays
+constant: nothing here anneals it. The reference code anneals ε linearly from
+``meta_step_size`` to ``meta_step_size_final`` over training.
 
 **How it fits** :func:`metalearn_lite.meta_train` **(the surrogate-loss trick).**
 ``meta_train`` only knows "loss.backward(); optimizer.step()". :meth:`Reptile.meta_loss`
@@ -25,13 +48,15 @@ of S is not a meaningful loss, so the metrics that ``meta_loss`` reports are the
 
 **Support and query.** Reptile has no support/query distinction: a task is just data to train
 on. While meta-training, the inner loop here trains on the support **and** query examples of
-each episode (``use_query=True``, the default), which matches the paper's practice of training
-on more shots than are tested (its ``train-shots``). The reported query metrics then come from
-a separate adaptation on the support set alone (cheap: the support set is small), so they stay
-honest held-out numbers. With ``use_query=False`` the inner loop uses the support set only and
-the same φᵢ is scored on the query set. At test time (:meth:`Reptile.adapt`) only the support
-set is used, of course. The inner loop is full-batch; the paper's inner Adam uses β₁ = 0, and
-so does ``inner_optimizer="adam"`` here.
+each episode pooled into one batch (``use_query=True``, the default): K + Q examples per class,
+all of them in every one of the k full-batch steps. That resembles the paper's practice of
+training on more shots than are tested (its ``train-shots``), but is not the same procedure:
+the reference code draws each inner step's mini-batch (``inner-batch`` examples) from those
+train-shots. The reported query metrics come from a separate adaptation on the support set
+alone (cheap: the support set is small), so they stay honest held-out numbers. With
+``use_query=False`` the inner loop uses the support set only and the same φᵢ is scored on the
+query set. At test time (:meth:`Reptile.adapt`) only the support set is used, with
+``test_inner_steps`` full-batch steps in ``eval()`` mode (``inner_steps`` in ``train()`` mode).
 """
 from __future__ import annotations
 
@@ -47,7 +72,10 @@ INNER_OPTIMIZERS = ("sgd", "adam")
 
 
 class Reptile(MetaLearner):
-    """Reptile: ``inner_steps`` steps of SGD/Adam (step size ``inner_lr``) per task, then θ ← θ + ε(φ̄ − θ).
+    """Reptile: ``inner_steps`` full-batch steps of SGD/Adam (step size ``inner_lr``) per task, then θ ← θ + ε(φ̄ − θ).
+
+    ``inner_optimizer="adam"`` is a fresh ``Adam(betas=(0, 0.999))`` for every task (see the
+    module docstring: its first step is ≈ ``inner_lr``·sign(g)).
 
     Train with ``meta_train(learner, tasks, steps, optimizer=torch.optim.SGD(learner.parameters(), lr=ε))``
     for the paper's update (see the module docstring for why that works). ``test_inner_steps``
@@ -90,7 +118,10 @@ class Reptile(MetaLearner):
         return self.inner_steps if self.training else self.test_inner_steps
 
     def inner_loop(self, x: Tensor, y: Tensor, steps: int | None = None) -> Params:
-        """φ = k steps of SGD/Adam from a detached copy of θ on (x, y); θ itself is not touched."""
+        """φ = k full-batch steps of SGD/Adam from a detached copy of θ on all of (x, y); θ itself is not touched.
+
+        The optimiser (and so Adam's statistics) is created anew at every call.
+        """
         steps = self.steps if steps is None else steps
         phi = {name: p.detach().clone().requires_grad_() for name, p in self.theta().items()}
         if self.inner_optimizer == "sgd":

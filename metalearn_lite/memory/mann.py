@@ -20,7 +20,7 @@ prediction of y_t at every step.
     σ_t, β_t   = sigmoid(W_σ [h_t, z_t]), 1 + softplus(W_β [h_t, z_t])   write gate, key strength
     w^lu_{t−1} = one-hot of the n smallest entries of u_{t−1}              (least-used weights)
     w^w_t      = σ_t w^r_{t−1} + (1 − σ_t) w^lu_{t−1}                        (LRUA write weights)
-    M_t(i)     = M_{t−1}(i) · [i not least-used] + Σ_heads w^w_t(i) a_t      (erase, then write)
+    M_t(i)     = M_{t−1}(i) · [i not among the n least-used] + Σ_heads w^w_t(i) a_t  (erase, then write)
     w^r_t(i)   = softmax_i(β_t · cos(k_t, M_t(i)))                         (content-based read)
     r_t        = Σ_i w^r_t(i) M_t(i)                                      (one per head, joined)
     u_t        = γ u_{t−1} + Σ_heads w^r_t + Σ_heads w^w_t                                (usage)
@@ -29,9 +29,12 @@ prediction of y_t at every step.
 Least-recently-used access (LRUA) writes either to the slots just read (σ → 1: update a
 binding) or to a little-used slot (σ → 0: store a new one). The paper's w^lu marks the n
 smallest usages with n = the number of read heads; here head j gets the j-th of them (a
-one-hot), so the heads write to different fresh slots; those n slots are erased before writing,
-as in the paper. Memory, usage, read weights, the previous features and the LSTM state start at
-zero in **every** episode (no leakage from one episode to the next).
+one-hot), so the heads write to different fresh slots. **Erasing differs from the paper**:
+the paper sets the single least-used location to zero before writing; here **all n
+least-used slots** (one per head, n = ``read_heads``) are set to zero before writing, at every
+step, whatever the write gates σ are (with one read head the two agree). Memory, usage, read
+weights, the previous features and the LSTM state start at zero in **every** episode (no
+leakage from one episode to the next).
 
 **Why this MANN learns in minutes, and what differs from the paper.** Santoro et al. needed
 ~10⁵ episodes, and public re-implementations often stay at chance: at initialisation the key
@@ -57,9 +60,14 @@ separate (as in the NTM).
 
 * *Encoder.* Default :class:`PixelEncoder`: 28×28 images average-pooled to 14×14, flattened,
   one linear map (no bias) to 64 features — flattened pixels and a linear layer, as in the
-  paper (20×20 there), and cheap. Any encoder works (``feature_dim=`` its output size), e.g.
-  ``ConvNet4(hidden=32, norm="layer")`` (slower per step; per-example normalisation, so a
-  query's features do not depend on the other queries).
+  paper (20×20 there), and cheap. Any encoder without batch normalisation works
+  (``feature_dim=`` its output size), e.g. ``ConvNet4(hidden=32, norm="layer")`` (slower per
+  step; per-example normalisation, so a query's features do not depend on the other queries).
+  Encoders containing a BatchNorm layer (such as ``ConvNet4()``, whose default is
+  ``norm="batch"``) are refused with a ``ValueError``: MANN embeds all the steps of all the
+  episodes of a meta-batch as one batch (and a predictor's queries together), so BatchNorm's
+  batch statistics would mix images of different steps and episodes — a step's features would
+  depend on the images of later steps and of other episodes.
 * *Label slots.* The output has ``max_way`` label slots (default 20, enough for Lake et al.'s
   20-way runs). In meta-training each episode's labels 0..N−1 are put in N random distinct slots
   (a fresh map per episode — the labels are "shuffled per episode" as in the paper, and every
@@ -208,6 +216,18 @@ class PixelEncoder(nn.Module):
         return self.net(x)
 
 
+def _refuse_batch_norm(encoder: nn.Module) -> None:
+    """MANN embeds every step of a meta-batch's episodes in one batch: BatchNorm would mix them."""
+    for name, layer in encoder.named_modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            raise ValueError(
+                f"the MANN encoder contains a BatchNorm layer ({name or type(layer).__name__}: {type(layer).__name__}); "
+                "MANN embeds all the steps of all the episodes of a meta-batch as one batch, so batch statistics would "
+                "mix images of different steps and episodes. Use an encoder with per-example normalisation, e.g. "
+                "ConvNet4(norm='layer') or norm='group', or the default PixelEncoder()"
+            )
+
+
 def _feature_dim(encoder: nn.Module, feature_dim: int | None) -> int:
     if feature_dim is not None:
         return feature_dim
@@ -221,7 +241,8 @@ def _feature_dim(encoder: nn.Module, feature_dim: int | None) -> int:
 class MANN(MetaLearner):
     """Memory-augmented neural network with an LSTM controller and LRUA memory (Santoro et al. 2016).
 
-    ``encoder`` maps images to ``feature_dim`` features (default :class:`PixelEncoder`);
+    ``encoder`` maps images to ``feature_dim`` features (default :class:`PixelEncoder`; no
+    BatchNorm layers, which are refused);
     ``max_way`` label slots; ``controller_size`` LSTM units; ``memory_slots`` × ``memory_width``
     memory; ``read_heads`` heads (= n, the number of least-used slots); ``gamma`` the usage decay
     γ; ``key_strength`` learns β_t ≥ 1 (else β = 1, the paper); ``previous_features``,
@@ -275,6 +296,7 @@ class MANN(MetaLearner):
         if not initial_key_strength >= 1:
             raise ValueError(f"initial_key_strength must be >= 1, got {initial_key_strength}")
         self.encoder = encoder if encoder is not None else PixelEncoder()
+        _refuse_batch_norm(self.encoder)
         self.feature_dim, self.max_way = _feature_dim(self.encoder, feature_dim), max_way
         self.feature_norm = nn.LayerNorm(self.feature_dim)
         self.slots, self.width, self.heads, self.gamma = memory_slots, memory_width, read_heads, float(gamma)
