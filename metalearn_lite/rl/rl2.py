@@ -146,7 +146,8 @@ def a2c_loss(
     policy_loss = -(log_prob * advantages).mean()
     value_loss = (returns - values).pow(2).mean()
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy.mean()
-    return loss, {"policy_loss": float(policy_loss), "value_loss": float(value_loss), "entropy": float(entropy.mean())}
+    metrics = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.mean().item()}
+    return loss, metrics
 
 
 def _positive(name: str, value: object) -> float:
@@ -232,7 +233,7 @@ def train_rl2(
         nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
         optimiser.step()
         used = time.process_time() - start
-        history.log(history.train, {"reward": float(r_all.sum(1).mean()), "loss": float(loss), **metrics,
+        history.log(history.train, {"reward": float(r_all.sum(1).mean()), "loss": loss.item(), **metrics,
                                     "cpu_seconds": used})
         if cpu_seconds is not None and used >= cpu_seconds:
             break
