@@ -162,7 +162,7 @@ def train_rl2(
     steps: int,
     batch: int = 128,
     hidden: int = 64,
-    lr: float = 3e-3,
+    lr: float = 1e-2,
     gamma: float = 0.99,
     value_coef: float = 0.5,
     entropy_coef: float = 0.01,
