@@ -101,6 +101,13 @@ def test_discounted_returns_and_a2c_loss_by_hand():
     # the advantage is a constant: the value head gets gradient from the value loss only
     (grad_v,) = torch.autograd.grad(loss, values)
     assert torch.allclose(grad_v, 0.5 * 2 * (values - g).detach() / 6)
+    # normalised advantages: mean 0, standard deviation 1 over the batch
+    loss_n, _ = a2c_loss(logits, values, actions, rewards, gamma=0.9, value_coef=0.5, entropy_coef=0.01,
+                         normalize_advantages=True)
+    adv = (g - values).detach()
+    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    by_hand_n = -(log_prob * adv).mean() + 0.5 * ((g - values) ** 2).mean() - 0.01 * entropy.mean()
+    assert torch.allclose(loss_n, by_hand_n)
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -136,11 +143,28 @@ def test_train_rl2_is_reproducible_and_logs_history():
 
 def test_rl2_learns_to_beat_random_arms_on_held_out_tasks():
     """k = 5, n = 10: 700 A2C updates (about 8 s on one thread) give a clearly better agent than
-    random arms on 1000 meta-test tasks (the same tasks and outcomes for both)."""
+    random arms on 1000 meta-test tasks (the same tasks and outcomes for both); measured margin
+    (seed 0) about 5.6 times the summed CI half-widths, asserted 3."""
     torch.set_num_threads(1)
     policy, history = train_rl2(5, 10, steps=700, seed=0)
     probs = BanditTasks(5, 10, seed=0, split="test").sample(1000)
     rl2, random = evaluate(policy, probs, 10, seed=1), evaluate(RandomArm(), probs, 10, seed=1)
+    print(f"RL² {rl2.mean:.2f} ± {rl2.ci95:.2f}, random {random.mean:.2f} ± {random.ci95:.2f}")
     assert rl2.mean > random.mean + 3 * (rl2.ci95 + random.ci95), (rl2, random)
     first, last = history.train["reward"][:50], history.train["reward"][-50:]
     assert sum(last) / 50 > sum(first) / 50 + 0.5  # it improved while training
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_runner_and_training_on_cuda_match_the_cpu():
+    """Randomness is drawn on the CPU, so the same seed gives the same trials on the GPU."""
+    from metalearn_lite.rl import UCB1, Thompson
+
+    probs = BanditTasks(5, 20, seed=0, split="test").sample(64).double()
+    for policy in (UCB1(), Thompson(), RandomArm()):
+        cpu, gpu = run_trials(policy, probs, 20, seed=2), run_trials(policy, probs.cuda(), 20, seed=2)
+        assert gpu.actions.device.type == "cuda" and torch.equal(cpu.actions, gpu.actions.cpu())
+        assert torch.equal(cpu.rewards, gpu.rewards.cpu())
+    policy, history = train_rl2(5, 10, steps=3, batch=16, hidden=8, device="cuda")
+    assert next(policy.parameters()).device.type == "cuda" and len(history.train["reward"]) == 3
+    assert evaluate(policy, probs.float().cuda(), 10, seed=0).episodes == 64

@@ -17,7 +17,14 @@ ends after pull n; nothing is bootstrapped) and advantages A_t = G_t − V(h_t):
 
     L = −(1/Bn) Σ log π(a_t|h_t) · A_t  +  c_V (1/Bn) Σ (G_t − V(h_t))²  −  c_H (1/Bn) Σ H[π(·|h_t)]
 
-(A_t is a constant in the first term), minimised by Adam with the gradient norm clipped.
+(A_t is a constant in the first term; by default it is normalised to mean 0 and standard
+deviation 1 over the batch), minimised by Adam with the gradient norm clipped.
+
+Defaults (``train_rl2``): γ = 0.9, c_V = 0.02, c_H = 0.01, Adam 1e-2, 128 trials per update.
+They were chosen by short runs on k = 5 (n = 10 and n = 100), not by the paper: with γ = 0.99
+and c_V = 0.5, the value loss (returns up to ~n) dominated the clipped gradient and n = 100 did
+not learn at all in a minute; γ = 0.9 with normalised advantages and a small c_V learned both.
+The discount only shapes the training signal; evaluation counts the undiscounted total reward.
 Simplifications against the paper: A2C instead of TRPO with GAE, a smaller GRU (64 units
 instead of 256), a constant entropy bonus, and no input embedding layer.
 """
@@ -135,11 +142,17 @@ def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
 
 def a2c_loss(
     logits: Tensor, values: Tensor, actions: Tensor, rewards: Tensor,
-    gamma: float, value_coef: float, entropy_coef: float,
+    gamma: float, value_coef: float, entropy_coef: float, normalize_advantages: bool = False,
 ) -> tuple[Tensor, dict[str, float]]:
-    """The A2C loss of the module docstring for a batch of trials (logits (B, n, k), the rest (B, n))."""
+    """The A2C loss of the module docstring for a batch of trials (logits (B, n, k), the rest (B, n)).
+
+    ``normalize_advantages``: A_t ← (A_t − mean A) / (std A + 1e-8) over the batch before the policy
+    term (CleanRL's ``norm_adv``), which keeps the policy gradient's scale independent of n.
+    """
     returns = discounted_returns(rewards, gamma)
     advantages = (returns - values).detach()
+    if normalize_advantages:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
     log_pi = torch.log_softmax(logits, dim=-1)
     log_prob = log_pi.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
     entropy = -(log_pi.exp() * log_pi).sum(dim=-1)
@@ -163,10 +176,11 @@ def train_rl2(
     batch: int = 128,
     hidden: int = 64,
     lr: float = 1e-2,
-    gamma: float = 0.99,
-    value_coef: float = 0.5,
+    gamma: float = 0.9,
+    value_coef: float = 0.02,
     entropy_coef: float = 0.01,
     max_grad_norm: float = 1.0,
+    normalize_advantages: bool = True,
     seed: int = 0,
     cpu_seconds: float | None = None,
     device: torch.device | str | None = None,
@@ -177,7 +191,8 @@ def train_rl2(
     Each of ``steps`` updates: ``batch`` tasks from ``BanditTasks(k, n, seed, split="train")``,
     one trial of n pulls on each (actions sampled from π, rewards r = [u < p_a] with u drawn on
     the CPU from a generator seeded with ``seed``), then one Adam step (``lr``) on the A2C loss
-    (``gamma``, ``value_coef``, ``entropy_coef``), gradient norm clipped to ``max_grad_norm``.
+    (``gamma``, ``value_coef``, ``entropy_coef``; advantages normalised over the batch when
+    ``normalize_advantages``), gradient norm clipped to ``max_grad_norm``.
     ``cpu_seconds`` stops earlier, once the process has used that much CPU time
     (``time.process_time``) in training. The network is initialised from ``torch.manual_seed(seed)``
     (or pass ``policy`` to continue training one). Returns the policy (in ``eval()`` mode) and a
@@ -227,7 +242,7 @@ def train_rl2(
             rewards.append(r)
         r_all = torch.stack(rewards, dim=1)
         loss, metrics = a2c_loss(torch.stack(logits, 1), torch.stack(values, 1), torch.stack(actions, 1), r_all,
-                                 gamma, value_coef, entropy_coef)
+                                 gamma, value_coef, entropy_coef, normalize_advantages)
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
