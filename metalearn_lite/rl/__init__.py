@@ -5,16 +5,16 @@
   :func:`run_trials` (a policy over a batch of trials at once), :func:`evaluate` (mean total
   reward per trial ± 95% CI), :func:`expected_regret`;
 * baselines — :class:`RandomArm`, :class:`UCB1`, :class:`Thompson`, :class:`EpsilonGreedy`
-  (:func:`Greedy`), :class:`Oracle`;
+  (:func:`Greedy`), :class:`Gittins` (finite-horizon index), :class:`Oracle`;
 * RL² — :class:`RL2Policy` (a GRU policy whose state spans one trial) and :func:`train_rl2` (A2C).
 
 Not imported by ``import metalearn_lite``: it needs Gymnasium.
 """
 from .bandits import BanditPolicy, BanditTasks, BernoulliBanditEnv, Trials, evaluate, expected_regret, run_trials
-from .baselines import EpsilonGreedy, Greedy, Oracle, RandomArm, Thompson, UCB1
+from .baselines import EpsilonGreedy, Gittins, Greedy, Oracle, RandomArm, Thompson, UCB1
 from .rl2 import RL2Policy, train_rl2
 
 __all__ = [
-    "BanditPolicy", "BanditTasks", "BernoulliBanditEnv", "EpsilonGreedy", "Greedy", "Oracle", "RL2Policy", "RandomArm",
-    "Thompson", "Trials", "UCB1", "evaluate", "expected_regret", "run_trials", "train_rl2",
+    "BanditPolicy", "BanditTasks", "BernoulliBanditEnv", "EpsilonGreedy", "Gittins", "Greedy", "Oracle", "RL2Policy",
+    "RandomArm", "Thompson", "Trials", "UCB1", "evaluate", "expected_regret", "run_trials", "train_rl2",
 ]

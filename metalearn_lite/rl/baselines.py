@@ -13,11 +13,12 @@ successes (rewards of 1) and F_j = N_j − S_j its failures:
   θ_j ~ Beta(1 + S_j, 1 + F_j) for each arm, pull argmax_j θ_j.
 * :class:`EpsilonGreedy` — with probability ε a uniformly random arm; otherwise the arm with the
   best mean S_j/N_j, arms never pulled first. ``EpsilonGreedy(0)`` is the greedy strategy.
+* :class:`Gittins` — the finite-horizon Gittins index of each arm's Beta(1 + S_j, 1 + F_j)
+  posterior for the pulls left in the trial (:func:`gittins_table`), pull the largest.
 * :class:`Oracle` — always argmax_j p_j: it knows the task, so it is an upper bound, not a
   learner; it expects n · max_j p_j.
 
-Ties are broken towards the lowest arm index (``argmax``). The Gittins index (Duan et al.'s
-strongest baseline) is not implemented here.
+Ties are broken towards the lowest arm index (``argmax``).
 """
 from __future__ import annotations
 
@@ -132,12 +133,78 @@ class EpsilonGreedy(CountingPolicy):
         return torch.where(u[0] < self.epsilon, random_arm, greedy)
 
 
+def gittins_table(n: int, grid: int = 401) -> Tensor:
+    """ν[h, s, f]: the finite-horizon Gittins index of a Bernoulli arm with posterior Beta(1 + s, 1 + f)
+    when h pulls are left (h = 1 … n, s + f + h ≤ n; NaN elsewhere), a (n + 1, n + 1, n + 1) table.
+
+    Calibration (Gittins 1979; the finite-horizon variant, e.g. Niño-Mora 2011): compare the arm
+    with a known arm that pays λ per pull. With μ = (1 + s)/(2 + s + f) and W_0 = 0, the best one
+    can do with h pulls left, retiring to the known arm at any time (for good, which is optimal), is
+
+        W_h(s, f; λ) = max(λ h, C_h(s, f; λ)),
+        C_h(s, f; λ) = μ (1 + W_{h−1}(s + 1, f; λ)) + (1 − μ) W_{h−1}(s, f + 1; λ),
+
+    and the index ν_h(s, f) is the λ at which retiring now and pulling once more are equally good,
+    C_h = λ h. The dynamic programme runs for all states at once on ``grid`` values of λ evenly
+    spaced in [0, 1]; ν is the first grid point where C_h − λh ≤ 0, refined by linear interpolation
+    with the point before (exact for h = 1, where ν = μ; otherwise within the grid spacing,
+    checked against a bisection in the tests). Memory ~ 5 · grid · (n + 2)² doubles.
+    """
+    from .bandits import check_k_n
+
+    _, n = check_k_n(2, n)
+    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 3:
+        raise ValueError(f"grid (the number of λ values) must be an integer >= 3, got {grid!r}")
+    lam = torch.linspace(0.0, 1.0, grid, dtype=torch.float64).view(-1, 1, 1)
+    i = torch.arange(n + 1, dtype=torch.float64)
+    mu = (1 + i.view(-1, 1)) / (2 + i.view(-1, 1) + i.view(1, -1))  # μ(s, f)
+    step = 1.0 / (grid - 1)
+    table = torch.full((n + 1, n + 1, n + 1), float("nan"), dtype=torch.float64)
+    w = torch.zeros(grid, n + 1, n + 1, dtype=torch.float64)  # W_0 = 0
+    for h in range(1, n + 1):
+        m = n - h + 1  # states with s, f ≤ n − h: all that pull t = n − h can reach (and a few more)
+        c = mu[:m, :m] * (1 + w[:, 1 : m + 1, :m]) + (1 - mu[:m, :m]) * w[:, :m, 1 : m + 1]  # C_h(s, f; λ)
+        d = c - lam * h  # decreasing in λ; d ≤ 0 at λ = 1 since C_h ≤ h
+        first = (d <= 0).to(torch.uint8).argmax(dim=0).clamp(min=1)  # d(λ = 0) = C_h > 0
+        d_hi, d_lo = d.gather(0, first.unsqueeze(0))[0], d.gather(0, (first - 1).unsqueeze(0))[0]
+        table[h, :m, :m] = (first - 1).double() * step + step * d_lo / (d_lo - d_hi)
+        w = torch.maximum(lam * h, c)
+    s_plus_f = i.view(1, -1, 1) + i.view(1, 1, -1)
+    h_all = torch.arange(n + 1, dtype=torch.float64).view(-1, 1, 1)
+    table[(s_plus_f + h_all > n).expand_as(table)] = float("nan")
+    return table
+
+
+class Gittins(CountingPolicy):
+    """The finite-horizon Gittins index policy: at pull t (h = n − t pulls left) pull
+    argmax_j ν_h(S_j, F_j) (:func:`gittins_table`, computed once per n and grid, then cached).
+    Duan et al. (2016) compare RL² with a Gittins index policy; theirs is computed differently."""
+
+    _tables: dict[tuple[int, int], Tensor] = {}
+
+    def __init__(self, grid: int = 401) -> None:
+        if isinstance(grid, bool) or not isinstance(grid, int) or grid < 3:
+            raise ValueError(f"grid (the number of λ values) must be an integer >= 3, got {grid!r}")
+        self.grid = grid
+
+    def reset(self, probs: Tensor, n: int) -> None:
+        super().reset(probs, n)
+        key = (n, self.grid)
+        if key not in Gittins._tables:
+            Gittins._tables[key] = gittins_table(n, self.grid)
+        self.table = Gittins._tables[key].to(self.device)
+
+    def act(self, t: int, generator: torch.Generator) -> Tensor:
+        nu = self.table[self.n - t][self.successes.long(), self.failures.long()]
+        return nu.argmax(dim=1)
+
+
 def Greedy() -> EpsilonGreedy:  # noqa: N802 - a policy "class" by another name
     """The greedy strategy, ``EpsilonGreedy(0.0)``."""
     return EpsilonGreedy(0.0)
 
 
 __all__ = [
-    "CountingPolicy", "EpsilonGreedy", "Greedy", "Oracle", "RandomArm", "Thompson", "UCB1", "beta_integer",
+    "CountingPolicy", "EpsilonGreedy", "Gittins", "Greedy", "Oracle", "RandomArm", "Thompson", "UCB1", "beta_integer", "gittins_table",
     "expected_regret",
 ]
