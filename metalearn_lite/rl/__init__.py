@@ -8,7 +8,7 @@
   (:func:`Greedy`), :class:`Gittins` (finite-horizon index), :class:`Oracle`;
 * RL² — :class:`RL2Policy` (a GRU policy whose state spans one trial) and :func:`train_rl2` (A2C).
 
-Not imported by ``import metalearn_lite``: it needs Gymnasium.
+Not imported by ``import metalearn_lite``, which stays as light as it was.
 """
 from .bandits import BanditPolicy, BanditTasks, BernoulliBanditEnv, Trials, evaluate, expected_regret, run_trials
 from .baselines import EpsilonGreedy, Gittins, Greedy, Oracle, RandomArm, Thompson, UCB1
