@@ -3,7 +3,6 @@ one written down, and a short meta-training run beats random arms on held-out ta
 import pytest
 import torch
 
-import metalearn_lite as ml
 from metalearn_lite.rl import BanditTasks, RandomArm, RL2Policy, evaluate, run_trials, train_rl2
 from metalearn_lite.rl.rl2 import a2c_loss, discounted_returns, sample_categorical
 

@@ -199,7 +199,7 @@ class Gittins(CountingPolicy):
         return nu.argmax(dim=1)
 
 
-def Greedy() -> EpsilonGreedy:  # noqa: N802 - a policy "class" by another name
+def Greedy() -> EpsilonGreedy:  # a policy "class" by another name
     """The greedy strategy, ``EpsilonGreedy(0.0)``."""
     return EpsilonGreedy(0.0)
 

@@ -22,8 +22,9 @@ deviation 1 over the batch), minimised by Adam with the gradient norm clipped.
 
 Defaults (``train_rl2``): γ = 0.9, c_V = 0.02, c_H = 0.01, Adam 1e-2, 128 trials per update.
 They were chosen by short runs on k = 5 (n = 10 and n = 100), not by the paper: with γ = 0.99
-and c_V = 0.5, the value loss (returns up to ~n) dominated the clipped gradient and n = 100 did
-not learn at all in a minute; γ = 0.9 with normalised advantages and a small c_V learned both.
+and c_V = 0.5, the value loss (returns up to ~n) dominated the gradient of the shared GRU and
+n = 100 did not learn at all in a minute (with or without clipping); γ = 0.9 with normalised
+advantages and a small c_V learned both.
 The discount only shapes the training signal; evaluation counts the undiscounted total reward.
 Simplifications against the paper: A2C instead of TRPO with GAE, a smaller GRU (64 units
 instead of 256), a constant entropy bonus, and no input embedding layer.
@@ -38,7 +39,7 @@ from torch import Tensor, nn
 
 from ..training import History
 from ..utils import resolve_device
-from .bandits import BanditPolicy, BanditTasks, check_k_n, check_probs, make_generator
+from .bandits import BanditPolicy, BanditTasks, check_k_n, make_generator
 
 
 def sample_categorical(logits: Tensor, u: Tensor) -> Tensor:
