@@ -214,3 +214,11 @@ def test_evaluate_is_the_mean_total_reward_with_its_ci():
         evaluate(Oracle(), probs)
     with pytest.raises(ValueError, match="n = 9 but the tasks have n = 8"):
         evaluate(Oracle(), tasks, n=9)
+
+
+def test_import_metalearn_lite_does_not_import_rl():
+    import subprocess
+    import sys
+
+    code = "import sys, metalearn_lite; assert 'metalearn_lite.rl' not in sys.modules and 'gymnasium' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
