@@ -29,6 +29,7 @@ and say how to install it; ``METALEARN_LITE_SKIP_BROWSER=1`` skips them instead.
 """
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import importlib.util
@@ -417,6 +418,34 @@ def test_printed_tables_fit_the_page_column():
                         too_wide.append(f"{nb.name} cell {index}, {len(line)} characters: {line[:70]}")
     assert not too_wide, ("printed tables wider than the page column (make them narrower, or show "
                           "them with ml.Table):\n  " + "\n  ".join(too_wide))
+
+
+#: the page column at a 1280 px window (book.css), in CSS pixels
+COLUMN_PX = 724
+
+
+def _png_widths(output: dict) -> list[int]:
+    """Pixel widths of the PNG images in one output: a figure, or an explorer's precomputed states."""
+    data = output.get("data", {})
+    images = [data["image/png"]] if "image/png" in data else []
+    images += re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", "".join(data.get("text/html", "")))
+    widths = []
+    for image in images:
+        head = base64.b64decode("".join(image)[:64])
+        widths.append(int.from_bytes(head[16:20], "big"))  # the IHDR chunk: width, height
+    return widths
+
+
+def test_figures_fit_the_page_column():
+    """Drawn no wider than the column (6.4 in at 110 dpi), a figure is shown at the size it was
+    drawn, so its fonts (8-9 pt) are read at that size: a wider one would be scaled down."""
+    too_wide = []
+    for nb in sorted((REPO_ROOT / "chapters").glob("*.ipynb")):
+        for index, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"]):
+            for output in cell.get("outputs", []):
+                too_wide += [f"{nb.name} cell {index}: {w} px" for w in _png_widths(output) if w > COLUMN_PX]
+    assert not too_wide, (f"figures wider than the {COLUMN_PX} px column (draw them at most 6.4 in "
+                          "wide at 110 dpi):\n  " + "\n  ".join(too_wide))
 
 
 def _outputs_with(marker: str) -> int:

@@ -78,3 +78,44 @@ def test_multiple_choice_grades_and_renders_one_html_output():
 def test_multiple_choice_order_varies_between_questions():
     positions = [MultipleChoice(f"question {i}", list("abcd"), 0).order.index(0) for i in range(40)]
     assert len(set(positions)) == 4  # the right answer is not always in one place
+
+
+def _book_questions() -> dict[str, MultipleChoice]:
+    import importlib
+    import pkgutil
+
+    import metalearn_lite.exercises as package
+
+    questions = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        questions.update({f"{info.name}.{name}": value for name, value in vars(module).items()
+                          if isinstance(value, MultipleChoice)})
+    return questions
+
+
+def test_the_books_questions_have_no_length_or_position_tell():
+    """A reader who always picks the longest option, or always the same letter, must not do well."""
+    questions = _book_questions()
+    assert len(questions) >= 16
+    longest, ratios = [], {}
+    for name, q in questions.items():
+        lengths = [len(option) for option in q.options]
+        longest_wrong = max(length for i, length in enumerate(lengths) if i != q.answer)
+        ratios[name] = lengths[q.answer] / longest_wrong
+        longest.append(lengths[q.answer] > longest_wrong)
+    assert sum(longest) <= 0.4 * len(questions), f"the right option is the longest in {sum(longest)} questions"
+    assert max(ratios.values()) <= 1.25, {k: round(v, 2) for k, v in ratios.items() if v > 1.25}
+    shown_at = [q.order.index(q.answer) for q in questions.values()]
+    assert max(shown_at.count(p) for p in set(shown_at)) <= 0.4 * len(questions), shown_at
+
+
+def test_chapters_with_coding_exercises_say_how_to_run_them_live():
+    import json
+    from pathlib import Path
+
+    for nb in sorted((Path(__file__).resolve().parents[1] / "chapters").glob("*.ipynb")):
+        cells = json.loads(nb.read_text(encoding="utf-8"))["cells"]
+        if any(".check_" in "".join(c["source"]) for c in cells if c["cell_type"] == "code"):
+            text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+            assert "live copy of this page" in text and "tasks.py lab" in text, nb.name

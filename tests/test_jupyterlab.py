@@ -113,6 +113,28 @@ def wait_for(driver, script: str, timeout: float, what: str, dialogs_allowed: bo
     fail_with_screenshot(driver, f"{what} (within {timeout:.0f} s)")
 
 
+IDLE = "document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"idle\"]')"
+
+
+def kernel_ready(driver, timeout: float):
+    """Wait until the notebook's kernel has started and is idle.
+
+    On a slow machine JupyterLab can open the notebook before it has the list of kernels, and then
+    asks "Select Kernel" with the notebook's own kernel preselected: answer it as a reader would
+    (Select). Any other dialog fails with its text."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dialog = driver.execute_script(f"return {DIALOG};")
+        if dialog and dialog.startswith("Select Kernel"):
+            driver.execute_script("document.querySelector('.jp-Dialog .jp-mod-accept').click()")
+        elif dialog:
+            fail_with_screenshot(driver, f"while the kernel started a dialog opened: {dialog!r}")
+        elif driver.execute_script(f"return !!{IDLE};"):
+            return
+        time.sleep(0.25)
+    fail_with_screenshot(driver, f"the kernel was not idle within {timeout:.0f} s")
+
+
 def test_chapter_runs_and_reacts_in_jupyterlab(lab, driver):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -123,7 +145,11 @@ def test_chapter_runs_and_reacts_in_jupyterlab(lab, driver):
     wait_for(driver, "document.querySelector('.jp-Notebook .jp-Cell') && "
              "document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus')", 90,
              "the notebook did not open", dialogs_allowed=True)
-    wait_for(driver, "!document.querySelector('.jp-Dialog')", 30, "a dialog stayed open", dialogs_allowed=True)
+    kernel_ready(driver, timeout=180)
+    expected = len([c for c in json.loads((REPO_ROOT / "chapters" / CHAPTER).read_text(encoding="utf-8"))["cells"]
+                    if c["cell_type"] == "code"])
+    wait_for(driver, f"document.querySelectorAll('.jp-CodeCell').length === {expected}", 60,
+             f"the notebook did not show its {expected} code cells")
     # Run > Run All Cells, through the menu a reader would use
     driver.find_element(By.XPATH, "//li[contains(@class,'lm-MenuBar-item')]//div[text()='Run']").click()
     run_all = "//li[contains(@class,'lm-Menu-item')]//div[contains(@class,'lm-Menu-itemLabel')][text()='Run All Cells']"

@@ -103,11 +103,14 @@ NEW_ALPHABETS_QUESTION = MultipleChoice(
     "In section 1.2 the embedding is meta-trained on small1's alphabets and tested on alphabets "
     "that small1 does not contain. Why test on new alphabets?",
     [
-        "Because the test alphabets have more characters, so the confidence interval is narrower.",
-        "Because meta-learning promises fast learning of new tasks: characters (and even scripts) the "
-        "embedding has never seen show whether it learned how to learn, not the characters themselves.",
-        "Because nearest neighbour cannot classify characters it was trained on.",
-        "Because the images of the test alphabets are larger.",
+        "Because the test alphabets have more characters per alphabet, so the confidence interval is "
+        "narrower.",
+        "To see whether the embedding learned how to learn: only characters it has never seen tell that apart"
+        " from memorising.",
+        "Because nearest neighbour cannot classify characters it was trained on: their embeddings collapse "
+        "onto the support.",
+        "Because the images of the test alphabets are larger and drawn with thicker strokes, so they are "
+        "easier.",
     ],
     answer=1,
     explanation="Meta-training and meta-testing tasks must be disjoint; splitting by alphabet (as Lake et al. "

@@ -125,10 +125,10 @@ def check_split_support_query(split_support_query: Callable) -> CheckResult:
 EPISODE_LABELS_QUESTION = MultipleChoice(
     "Move the seed slider of the explorer: in episode after episode, which character does label 0 stand for?",
     [
-        "Always the same character: label 0 is the first class of the dataset.",
-        "Whichever character was drawn first for this episode, so it changes from episode to episode.",
-        "The character with the most examples in the support set.",
-        "The character whose alphabet comes first in alphabetical order.",
+        "Always the same character: label 0 is the first class of the dataset, whatever the episode.",
+        "Whichever character the episode drew first, so it changes from one episode to the next.",
+        "The character with the most examples in the support set, since it is the best-known class.",
+        "The character whose alphabet comes first in alphabetical order among the episode's classes.",
     ],
     answer=1,
     explanation=(
@@ -141,10 +141,10 @@ EPISODE_LABELS_QUESTION = MultipleChoice(
 BANDIT_SUPPORT_QUESTION = MultipleChoice(
     "In the bandit experiment of 2.3, what plays the role of the support set of a task?",
     [
-        "The bandits used to estimate the prior.",
-        "The arm probabilities of the new bandit.",
+        "The earlier bandits, whose arms were used to estimate the prior.",
+        "The true arm probabilities of the new bandit, hidden from the agent.",
         "The first pulls in the new bandit and the rewards they returned.",
-        "The regret curve.",
+        "The regret curve of the Thompson sampler over the first pulls.",
     ],
     answer=2,
     explanation=(

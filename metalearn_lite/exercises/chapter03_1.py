@@ -136,10 +136,11 @@ AVERAGE_CURVE_QUESTION = MultipleChoice(
     "In the widget, set the number of inner steps to 0. Tasks are A·sin(x − φ) with A ~ U[0.1, 5] and "
     "φ ~ U[0, π]. What does the pretrained baseline draw, whatever the task?",
     [
-        "Roughly the task's own sinusoid: pretraining on all tasks already knows every task.",
-        "Roughly y = 0: the sinusoids of all tasks cancel out.",
+        "Roughly the task's own sinusoid: pretraining on all tasks already knows every task's amplitude and "
+        "phase.",
+        "Roughly y = 0: the sinusoids of all tasks cancel out, since their phases cover a full period.",
         "Roughly the average of all tasks' curves, E[A]·E[sin(x − φ)] = −(2·2.55/π)·cos x ≈ −1.6 cos x.",
-        "Roughly a random curve: without adaptation the network's output is meaningless.",
+        "Roughly a random curve: without adaptation the network's output is meaningless for any task.",
     ],
     answer=2,
     explanation=(

@@ -99,10 +99,13 @@ QUADRATIC_ALPHA_QUESTION = MultipleChoice(
     "In the slider's task family, set α = 0.25, so that α·a = 1 for the steepest task (a = 4). "
     "What happens to that task's part of the MAML meta-loss?",
     [
-        "It dominates the meta-loss, because the steepest task has the largest loss.",
-        "It vanishes: from any θ one inner step lands exactly on that task's minimum, so θ is free to serve the others.",
-        "It becomes negative, so MAML moves θ away from that task's minimum.",
-        "Nothing special: the meta-loss of every task is unchanged by α.",
+        "It dominates the meta-loss, because the steepest task has the largest loss and so the largest "
+        "meta-gradient.",
+        "It vanishes: from any θ, one inner step lands exactly on that task's minimum, so θ can serve the "
+        "others.",
+        "It becomes negative, so MAML moves θ away from that task's minimum to lower the total meta-loss.",
+        "Nothing special: every task's part of the meta-loss is unchanged by α, since only the inner step "
+        "uses it.",
     ],
     answer=1,
     explanation=(

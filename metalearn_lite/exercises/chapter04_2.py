@@ -128,10 +128,10 @@ SCALE_QUESTION = MultipleChoice(
     "In the slider's episode, the support set has 1, 2 and 3 examples of classes 0, 1 and 2. "
     "What does the query's ŷ tend to as the scale s goes to 0?",
     [
-        "The one-hot label of the query's nearest support example (1-nearest-neighbour).",
-        "The uniform distribution (1/3, 1/3, 1/3): every class counts the same.",
-        "The class frequencies (1/6, 2/6, 3/6): every support example gets the same attention 1/6.",
-        "It is not defined: the softmax of all-zero logits is 0/0.",
+        "The one-hot label of the query's nearest support example, as in 1-nearest-neighbour.",
+        "The uniform distribution (1/3, 1/3, 1/3): every class counts the same, whatever its size.",
+        "The class frequencies (1/6, 2/6, 3/6): each support example gets attention 1/6.",
+        "It is not defined: the softmax of all-zero logits is 0/0, so ŷ becomes NaN.",
     ],
     answer=2,
     explanation=(
@@ -145,10 +145,10 @@ ORDER_QUESTION = MultipleChoice(
     "Which predictor's output changes when the support set is fed in a different order "
     "(same examples, same labels)?",
     [
-        "A Matching Network without full context embeddings.",
+        "A Matching Network without full context embeddings (fce=False).",
         "A Matching Network with full context embeddings (fce=True).",
         "A Prototypical Network with squared Euclidean distance.",
-        "A Prototypical Network with cosine distance.",
+        "A Prototypical Network with cosine distance instead of Euclidean.",
     ],
     answer=1,
     explanation=(

@@ -131,10 +131,10 @@ CREATE_GRAPH_QUESTION = MultipleChoice(
     "In the from-scratch MAML, the inner loop takes torch.autograd.grad(support_loss, φ, create_graph=True). "
     "What does meta-training compute if create_graph=False instead?",
     [
-        "An error: backward cannot reach θ through φ any more.",
-        "First-order MAML: φ still depends on θ through the subtraction, but the inner gradients are constants, so ∂φ/∂θ = I.",
-        "Exactly the same meta-gradient, only faster.",
-        "Joint training: the query loss is then evaluated at θ.",
+        "An error: backward cannot reach θ through φ any more, so loss.backward() fails.",
+        "First-order MAML: the inner gradients become constants, so ∂φ/∂θ = I.",
+        "Exactly the same meta-gradient, only faster, since no graph of the inner step is kept.",
+        "Joint training: the query loss is then evaluated at θ instead of at the adapted φ.",
     ],
     answer=1,
     explanation=(
@@ -148,11 +148,12 @@ BATCHNORM_QUESTION = MultipleChoice(
     "The library's ConvNet4(norm='batch') keeps no running statistics. Why does a query's score change when "
     "it is scored alone rather than together with the other queries of its episode?",
     [
-        "Because the inner loop runs again with a different random seed.",
-        "Because BatchNorm normalises each layer with the mean and variance of the batch it is given, so "
-        "the other queries enter every query's features.",
-        "Because the adapted weights φ depend on the query set.",
-        "It does not change: a network's output for one image never depends on other images.",
+        "Because the inner loop runs again with a different random seed when a query is scored on its own.",
+        "Because BatchNorm normalises with the mean and variance of the batch it is given, so other queries "
+        "enter its features.",
+        "Because the adapted weights φ depend on the query set, so they change when the query set does.",
+        "It does not change: without running statistics, a network's output for one image never depends on "
+        "other images.",
     ],
     answer=1,
     explanation=(

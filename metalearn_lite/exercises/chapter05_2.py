@@ -187,10 +187,10 @@ LEARNED_QUESTION = MultipleChoice(
     "The widget shows the attention of the same five queries over the same five support images at "
     "different steps of meta-training. What did meta-training change to move the attention?",
     [
-        "The inverse temperature s, which training raises so that the softmax gets sharper.",
-        "The weights of the embedding network: the cosines between the embeddings of two images of the same "
-        "character grow relative to the others, and the softmax turns that into attention.",
-        "The support labels yᵢ, which the network learns for each character.",
+        "The inverse temperature s, which training raises so that the softmax over the support gets sharper.",
+        "The embedding network's weights: cosines between images of the same character grow relative to the "
+        "others.",
+        "The support labels yᵢ, which the network learns for each character so that the vote comes out right.",
         "Nothing in the network: the attention changes because each step shows it a different episode.",
     ],
     answer=1,
@@ -205,11 +205,11 @@ ANY_WAY_QUESTION = MultipleChoice(
     "The Matching Network of 5.2.4 was meta-trained on 5-way episodes only, yet it answers Lake et al.'s "
     "20-way runs, where the 5-way MAML learner of 5.1 could not. Why?",
     [
-        "evaluate_lake retrains it on 20-way episodes first.",
-        "Nothing in it has a fixed number of classes: the network only embeds images, and ŷ is a vote over "
-        "whatever support set it is given, one entry per class present.",
-        "Its last layer has 20 outputs, of which 5-way training used only the first five.",
-        "It cannot really: evaluate_lake pads its 5 scores with zeros up to 20.",
+        "evaluate_lake retrains it on 20-way episodes first, so it has seen 20-way tasks before it is tested.",
+        "Nothing in it fixes the number of classes: it only embeds images, and ŷ is a vote over whatever "
+        "support set it is given.",
+        "Its last layer has 20 outputs, of which 5-way meta-training used only the first five, one per way.",
+        "It cannot really: evaluate_lake pads its 5 scores with zeros up to 20 and scores what is left.",
     ],
     answer=1,
     explanation=(

@@ -125,6 +125,9 @@ class BernoulliBanditEnv(gym.Env):
         return obs
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """Start a trial: a new task drawn from the environment's generator, or ``options["probs"]``.
+
+        Returns the first observation and an info dict."""
         super().reset(seed=seed)
         options = options or {}
         unknown = set(options) - {"probs"}
@@ -138,6 +141,7 @@ class BernoulliBanditEnv(gym.Env):
         return self._observation(None, 0.0), {"probs": self.probs.copy(), "pulls": 0}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Pull arm ``action``: (observation, reward 0 or 1, terminated, truncated after n pulls, info)."""
         if self.pulls >= self.n:
             raise RuntimeError(f"the trial is over (all {self.n} pulls made, or reset() never called); call reset()")
         if not self.action_space.contains(action):
