@@ -463,3 +463,15 @@ def test_every_question_and_figure_of_the_notebooks_was_clicked(book_timings: di
     assert len(seen) == len(toc_pages()), "run with the page tests (they record what they clicked)"
     assert sum(c["questions"] for c in seen.values()) == _outputs_with('<div class="ml-mcq"')
     assert sum(c["explorers"] for c in seen.values()) == _outputs_with('<div class="ml-explore"')
+
+
+def test_no_stored_output_is_a_warning_or_an_error():
+    """A stderr stream holds the kernel's temporary file name, which differs on every run, and a
+    reader should not see warnings: the chapters' stored outputs have none."""
+    found = []
+    for nb in sorted((REPO_ROOT / "chapters").glob("*.ipynb")):
+        for index, cell in enumerate(json.loads(nb.read_text(encoding="utf-8"))["cells"]):
+            for output in cell.get("outputs", []):
+                if output.get("name") == "stderr" or output.get("output_type") == "error":
+                    found.append(f"{nb.name} cell {index}: {''.join(output.get('text', ''))[:80]!r}")
+    assert not found, "outputs on stderr or errors:\n  " + "\n  ".join(found)
