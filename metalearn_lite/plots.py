@@ -22,7 +22,7 @@ def book_style() -> None:
     import matplotlib
 
     matplotlib.rcParams.update({"figure.dpi": 110, "savefig.dpi": 110, "font.size": 8,
-                         "axes.titlesize": 8.5, "legend.fontsize": 7.5})
+                                "axes.titlesize": 8.5, "legend.fontsize": 7.5})
 
 
 def spread(y, gap: float, low: float = -np.inf, high: float = np.inf) -> np.ndarray:

@@ -27,46 +27,18 @@ from torch import nn
 
 from metalearn_lite.memory import MANN
 
+from plain_math import add, dot, linear, matvec, rows, sigmoid, softmax
+
 TOL = 1e-10
-
-
-def matvec(w, v):
-    return [sum(w[r][c] * v[c] for c in range(len(v))) for r in range(len(w))]
-
-
-def add(*vs):
-    return [sum(xs) for xs in zip(*vs)]
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
 
 
 def softplus(x):
     return x if x > 20 else math.log1p(math.exp(x))  # torch's softplus (threshold 20)
 
 
-def softmax(xs):
-    m = max(xs)
-    e = [math.exp(x - m) for x in xs]
-    return [v / sum(e) for v in e]
-
-
-def dot(a, b):
-    return sum(x * y for x, y in zip(a, b))
-
-
 def cosine(a, b):
     na, nb = math.sqrt(dot(a, a)), math.sqrt(dot(b, b))
     return 0.0 if na == 0 or nb == 0 else dot(a, b) / (na * nb)
-
-
-def rows(t):
-    return t.detach().tolist()
-
-
-def linear(layer, v):
-    return add(matvec(rows(layer.weight), v), layer.bias.tolist())
 
 
 def features(learner, x):

@@ -24,32 +24,12 @@ from torch import nn
 
 from metalearn_lite.metric import MatchingNetwork
 
+from plain_math import add, dot, matvec, rows, sigmoid, softmax
+
 TOL = 1e-10
 
 
-# --- plain-Python linear algebra -------------------------------------------------------------------
-def matvec(w, v):
-    return [sum(w[r][c] * v[c] for c in range(len(v))) for r in range(len(w))]
-
-
-def add(*vs):
-    return [sum(xs) for xs in zip(*vs)]
-
-
-def sigmoid(x):
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def softmax(xs):
-    m = max(xs)
-    e = [math.exp(x - m) for x in xs]
-    return [v / sum(e) for v in e]
-
-
-def dot(a, b):
-    return sum(x * y for x, y in zip(a, b))
-
-
+# --- plain-Python linear algebra (the rest in plain_math.py) -------------------------------------
 def cosine(a, b):
     return dot(a, b) / (math.sqrt(dot(a, a)) * math.sqrt(dot(b, b)))
 
@@ -65,10 +45,6 @@ def lstm_step(x_parts, h, c, w_x_parts, w_h, bias):
     c_new = [f[j] * c[j] + i[j] * g[j] for j in range(d)]
     h_new = [o[j] * math.tanh(c_new[j]) for j in range(d)]
     return h_new, c_new
-
-
-def rows(t):
-    return t.detach().tolist()
 
 
 # --- the reference ---------------------------------------------------------------------------------

@@ -24,42 +24,18 @@ from torch import nn
 
 from metalearn_lite.memory import MetaNetwork
 
+from plain_math import add, dot, linear, matvec, rows, softmax
+
 TOL = 1e-10
-
-
-def matvec(w, v):
-    return [sum(w[r][c] * v[c] for c in range(len(v))) for r in range(len(w))]
-
-
-def add(*vs):
-    return [sum(xs) for xs in zip(*vs)]
 
 
 def relu(v):
     return [max(x, 0.0) for x in v]
 
 
-def dot(a, b):
-    return sum(x * y for x, y in zip(a, b))
-
-
 def normalize(v):
     n = math.sqrt(dot(v, v))
     return [x / n for x in v]
-
-
-def softmax(xs):
-    m = max(xs)
-    e = [math.exp(x - m) for x in xs]
-    return [v / sum(e) for v in e]
-
-
-def rows(t):
-    return t.detach().tolist()
-
-
-def linear(layer, v):
-    return add(matvec(rows(layer.weight), v), layer.bias.tolist())
 
 
 def coordinate_mlp(mlp, grad_matrix):
