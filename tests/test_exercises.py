@@ -1,10 +1,14 @@
 """The exercise toolkit: ✓ for the reference, ✗ with a specific hint, graceful for stubs."""
 import re
+import threading
+import time
 
+import numpy as np
 import pytest
 import torch
 
-from metalearn_lite.exercises import Case, MultipleChoice, check
+from metalearn_lite import exercises
+from metalearn_lite.exercises import Case, MultipleChoice, Rejected, check
 
 
 def reference(x):
@@ -45,6 +49,106 @@ def test_shape_mismatch_and_numbers():
     assert check("tuple", lambda a: (a, [a]), lambda a: (a, [a]), [Case((1,), "nested")])
 
 
+@pytest.mark.parametrize("answer, kind", [
+    (None, "got None (nothing was returned: is the `return` missing?)"),
+    ("abc", "got a str ('abc')"),
+    ({"mean": 1}, "got a dict ({'mean': 1})"),
+    ((None, "x"), "got a tuple ((None, 'x'))"),
+])
+def test_an_answer_of_the_wrong_kind_gets_a_cross_naming_what_was_expected(answer, kind):
+    result = check("mean", lambda x: answer, reference, CASES)
+    assert not result and result.attempted
+    assert result.message == f"case 1 (three identical rows): expected a tensor of shape (2,), {kind}."
+    pair = check("pair", lambda x: (x.mean(0), answer), lambda x: (x.mean(0), x.sum(0)), CASES)
+    assert pair.message == f"case 1 (three identical rows): value 2 of the tuple: expected a tensor of shape (2,), {kind}."
+
+
+def test_a_tensor_or_a_bool_where_an_int_is_expected_is_named():
+    count = [Case((2, 3), "2 × 3")]
+    tensor = check("count", lambda a, b: torch.tensor(a * b), lambda a, b: a * b, count)
+    assert tensor.message == "case 1 (2 × 3): expected an int, got a tensor of shape () (6): convert it with .item()."
+    assert "expected an int, got a bool (True)" in check("count", lambda a, b: True, lambda a, b: 1, count).message
+    assert "expected an int, got a float (6.0)" in check("count", lambda a, b: 6.0, lambda a, b: a * b, count).message
+    assert check("count", lambda a, b: np.int64(a * b), lambda a, b: a * b, count)
+    number = check("mean", lambda a, b: torch.tensor(a / b), lambda a, b: a / b, count)
+    assert "expected a number (a Python float), got a tensor of shape ()" in number.message
+
+
+def test_right_values_as_float32_a_list_or_an_array_pass_and_wrong_ones_do_not():
+    cases = [Case((torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 100,), "float64")]
+    for answer in (lambda x: x.mean(0).float(), lambda x: x.mean(0).tolist(), lambda x: x.mean(0).numpy()):
+        assert check("mean", answer, reference, cases, atol=1e-8), answer
+    off = check("mean", lambda x: x.mean(0).float() + 1e-2, reference, cases, atol=1e-8)
+    assert not off and "expected" in off.message
+    scalar = [Case((torch.tensor([1.0, 2.0], dtype=torch.float64) / 3,), "a scalar")]
+    assert check("total", lambda x: x.sum().item(), lambda x: x.sum(), scalar, atol=1e-12)
+
+
+def test_right_values_in_the_wrong_dtype_are_told_so():
+    def strict(got, expected):
+        return isinstance(got, torch.Tensor) and got.dtype == expected.dtype and torch.equal(got, expected)
+
+    labels = [Case((torch.tensor([3, 1, 2]),), "three labels")]
+    result = check("argsort", lambda x: x.argsort().float(), lambda x: x.argsort(), labels, compare=strict)
+    assert result.message == ("case 1 (three labels): the values are right, but the tensor's dtype is torch.float32: "
+                              "return a torch.int64 tensor.")
+
+
+def test_a_comparison_that_fails_on_an_odd_answer_is_a_cross():
+    def fragile(got, expected):
+        return bool(torch.equal(torch.as_tensor(got), expected))
+
+    result = check("mean", lambda x: [None], reference, CASES, compare=fragile)
+    assert not result and result.attempted and "expected a tensor of shape (2,), got a list" in result.message
+
+
+def test_each_call_gets_fresh_copies_of_the_cases():
+    shared = [Case((torch.arange(6.0).reshape(3, 2),), "a 3×2 ramp")]
+
+    def edits_in_place(x):
+        x.zero_()
+        return x.mean(0)
+
+    assert not check("mean", edits_in_place, reference, shared)
+    assert torch.equal(shared[0].args[0], torch.arange(6.0).reshape(3, 2))
+    # so a later wrong answer is still told apart
+    assert not check("mean", lambda x: torch.zeros(2), reference, shared)
+
+
+def test_a_function_that_never_returns_is_stopped_by_the_time_limit():
+    def endless(x):
+        while True:
+            try:
+                time.sleep(0.001)
+            except Exception:  # a reader's catch-all does not keep it alive
+                pass
+
+    start = time.monotonic()
+    result = check("mean", endless, reference, CASES, time_limit=0.3)
+    assert time.monotonic() - start < 5
+    assert not result and result.attempted and result.case == 1
+    assert "did not return within 0.3 s, so it was stopped" in result.message
+    assert not any("exercise check" in t.name for t in threading.enumerate())  # its thread ended
+    assert exercises.TIME_LIMIT == 10.0  # the default, and a slow answer within it passes
+    assert check("mean", lambda x: (time.sleep(0.05), x.mean(0))[1], reference, CASES)
+
+
+def test_a_checkers_wrapper_can_reject_an_answer_with_its_own_message():
+    def wrapped(x):
+        raise Rejected("your function returned a set.")
+
+    result = check("mean", wrapped, reference, CASES)
+    assert result.message == "case 1 (three identical rows): your function returned a set."
+    assert "Hint: average over rows" in check("mean", wrapped, reference, CASES[1:]).message
+
+
+def test_a_failing_result_keeps_what_the_reader_returned():
+    result = check("mean", lambda x: x.mean(1), reference, CASES)
+    assert result.case == 1 and result.returned and torch.equal(result.got, torch.ones(3))
+    raised = check("mean", lambda x: x.foo(), reference, CASES)
+    assert raised.case == 1 and not raised.returned
+
+
 def mcq_rows(q):
     """(label text, feedback text) per option, in display order, from the question's HTML."""
     page = q._repr_html_()
@@ -73,6 +177,19 @@ def test_multiple_choice_grades_and_renders_one_html_output():
     for bad in (1, -1, True, 1.0):
         with pytest.raises(ValueError, match="answer must index"):
             MultipleChoice("?", ["a"], bad)
+
+
+def test_multiple_choice_grades_letters_as_shown_and_refuses_what_is_not_an_option():
+    q = MultipleChoice("How many support examples in a 5-way 2-shot episode?", ["2", "5", "10"], 2, "N × K = 10.")
+    shown = chr(65 + q.order.index(q.answer))
+    assert q.grade(shown).startswith("✓") and q.grade(shown.lower()).startswith("✓")
+    assert q.grade(np.int64(2)).startswith("✓")
+    wrong = chr(65 + q.order.index(0))
+    assert q.grade(wrong).startswith("✗") and "“2”" in q.grade(wrong)
+    for bad in (True, False, -1, 3, 1.0, "D", "AB", "", [2]):
+        answer = q.grade(bad)
+        assert answer == (f"{bad!r} is not one of the options: choose a letter A–C as shown, or an index 0–2 into "
+                          "the options as written."), bad
 
 
 def test_multiple_choice_order_varies_between_questions():

@@ -97,6 +97,31 @@ def test_nearest_neighbour_cases_tell_label_from_position():
     assert not torch.equal(positions, ex.nearest_neighbour_predict(support_x, support_y, query_x))
 
 
+def test_a_tensor_or_none_where_an_int_is_expected_gets_a_cross_naming_the_type():
+    tensor = ex.check_images_per_episode(lambda n, k, q: torch.tensor([n * (k + q)]))
+    assert not tensor and tensor.attempted
+    assert "case 1" in tensor.message and "expected an int, got a tensor of shape (1,) ([30])" in tensor.message
+    pair = ex.check_images_per_episode(lambda n, k, q: torch.tensor([n, k + q]))  # used to crash the checker
+    assert not pair and "expected an int, got a tensor of shape (2,)" in pair.message
+    nothing = ex.check_images_per_episode(lambda n, k, q: None)
+    assert "expected an int, got None" in nothing.message and "`return` missing" in nothing.message
+
+
+def test_nearest_neighbour_editing_its_inputs_does_not_corrupt_the_hidden_cases():
+    before = [tuple(a.clone() for a in case.args) for case in ex.NN_CASES]
+
+    def zeroes_the_labels(support_x, support_y, query_x):
+        support_y.zero_()
+        query_x.add_(1.0)
+        return ex.nearest_neighbour_predict(support_x, support_y, query_x)
+
+    assert not ex.check_nearest_neighbour_predict(zeroes_the_labels)
+    assert all(torch.equal(a, b) for case, saved in zip(ex.NN_CASES, before) for a, b in zip(case.args, saved))
+    # a wrong answer (all zeros) is still told apart afterwards
+    assert not ex.check_nearest_neighbour_predict(lambda s, y, q: torch.zeros(len(q), dtype=torch.long))
+    assert ex.check_nearest_neighbour_predict(ex.nearest_neighbour_predict)
+
+
 # -- multiple choice --------------------------------------------------------------------------
 
 

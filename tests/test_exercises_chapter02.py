@@ -79,6 +79,21 @@ def test_split_reference_rebuilds_a_sampler_episode():
     assert all(torch.equal(g, e) for g, e in zip(got, expected))
 
 
+def test_split_answers_of_the_wrong_kind_get_a_cross_naming_the_type():
+    for answer, kind in ((None, "got None"), ("abc", "got a str"), ({"x": 1}, "got a dict")):
+        result = ex.check_split_support_query(lambda x, k: answer)
+        assert not result and result.attempted and f"expected a tuple of 4 values, {kind}" in result.message
+    nones = ex.check_split_support_query(lambda x, k: (None, None, None, None))  # used to crash the checker
+    assert not nones and "value 1 of the tuple: expected a tensor of shape (5,), got None" in nones.message
+
+    def float_labels(x_by_class, k_shot):
+        sx, sy, qx, qy = ex.split_support_query_reference(x_by_class, k_shot)
+        return sx, sy.float(), qx, qy
+
+    result = ex.check_split_support_query(float_labels)
+    assert "value 2 of the tuple: the values are right, but the tensor's dtype is torch.float32" in result.message
+
+
 # -- stubs and questions ----------------------------------------------------------------------
 
 

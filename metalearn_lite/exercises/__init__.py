@@ -2,7 +2,9 @@
 
 * :func:`check` runs a reader's function on hidden cases and compares it with a reference
   solution. It answers ✓, or ✗ with the case that failed, what was expected and a hint; a stub
-  that still raises ``NotImplementedError`` is "not attempted yet", not an error.
+  that still raises ``NotImplementedError`` is "not attempted yet", not an error. Every call gets
+  fresh copies of the case's arguments, and a function that has not returned after
+  :data:`TIME_LIMIT` seconds is stopped with a ✗.
 * :class:`MultipleChoice` is a question whose options answer when clicked, in plain HTML and
   CSS: the same in the built book (no kernel), JupyterLab and Colab.
 
@@ -12,13 +14,23 @@ solution and rejects a typical wrong answer.
 """
 from __future__ import annotations
 
+import copy
+import ctypes
 import hashlib
 import html
+import numbers
 import random
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import torch
+
+TIME_LIMIT = 10.0
+"""Seconds a reader's function may take on one hidden case before :func:`check` stops it.
+
+Set ``metalearn_lite.exercises.TIME_LIMIT`` higher on a slow machine; ``check(time_limit=...)``
+overrides it for one check."""
 
 
 @dataclass
@@ -30,14 +42,32 @@ class Case:
     hint: str = ""
 
 
+class Rejected(Exception):
+    """Raised by a checker's wrapper around the reader's function to reject its answer:
+    :func:`check` reports ``case N (description): <the message>``, with the case's hint."""
+
+
+class _Stopped(BaseException):
+    """Raised inside a reader's function that ran past the time limit, to end its thread
+    (a ``BaseException``, so that an ``except Exception`` in the reader's loop does not catch it)."""
+
+
 @dataclass
 class CheckResult:
-    """The outcome of :func:`check`; shows as ✓ or ✗ in a notebook, and is truthy when passed."""
+    """The outcome of :func:`check`; shows as ✓ or ✗ in a notebook, and is truthy when passed.
+
+    ``case`` is the number of the first failing case (0 if none failed); ``returned`` says whether
+    the reader's function returned a value on it, and ``got`` is that value — so that a checker
+    can add to the message without running the reader's function again.
+    """
 
     name: str
     passed: bool
     attempted: bool
     message: str
+    case: int = field(default=0, repr=False, compare=False)
+    returned: bool = field(default=False, repr=False, compare=False)
+    got: Any = field(default=None, repr=False, compare=False)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -51,16 +81,49 @@ class CheckResult:
         return f'<p style="color:{colour}; font-weight:600">{html.escape(repr(self))}</p>'
 
 
+def _as_tensor(got: Any, expected: torch.Tensor) -> torch.Tensor:
+    """``got`` as a tensor; a list or number of floats becomes float64 when ``expected`` is
+    floating point (Python floats are float64: nothing is rounded). Raises if it is not one."""
+    if isinstance(got, torch.Tensor):
+        return got
+    if isinstance(got, (str, bytes, dict, set)) or got is None:
+        raise TypeError(f"a {type(got).__name__} is not a tensor")
+    tensor = torch.as_tensor(got)
+    if isinstance(got, (list, tuple, numbers.Number)) and tensor.dtype.is_floating_point and expected.dtype.is_floating_point:
+        return torch.as_tensor(got, dtype=torch.float64)  # not via float32, torch's default, which rounds
+    return tensor
+
+
+def _tolerance(got: torch.Tensor, expected: torch.Tensor, atol: float) -> float:
+    """``atol``, widened to 16 rounding steps of ``got``'s dtype (times the largest expected
+    magnitude, if above 1) when that dtype is less precise than ``expected``'s: float32 values
+    of a float64 answer are then accepted when they are right to float32's precision."""
+    if not (got.dtype.is_floating_point and expected.dtype.is_floating_point):
+        return atol
+    eps = torch.finfo(got.dtype).eps
+    if eps <= torch.finfo(expected.dtype).eps or expected.numel() == 0:
+        return atol
+    scale = float(torch.nan_to_num(expected.detach().double(), nan=0.0, posinf=0.0, neginf=0.0).abs().max())
+    return max(atol, 16 * eps * max(1.0, scale))
+
+
 def _same(got: Any, expected: Any, atol: float) -> bool:
     if isinstance(expected, torch.Tensor):
-        got = torch.as_tensor(got)
+        try:
+            got = _as_tensor(got, expected)
+        except (TypeError, ValueError, RuntimeError):
+            return False
         if got.shape != expected.shape:
             return False
         if expected.dtype.is_floating_point or got.dtype.is_floating_point:
-            return bool(torch.allclose(got.double(), expected.double(), atol=atol, rtol=0, equal_nan=True))
+            tolerance = _tolerance(got, expected, atol)
+            return bool(torch.allclose(got.detach().double(), expected.detach().double(), atol=tolerance, rtol=0,
+                                       equal_nan=True))
         return bool(torch.equal(got, expected))
     if isinstance(expected, float):
-        return isinstance(got, (int, float)) and abs(got - expected) <= atol
+        return isinstance(got, numbers.Real) and not isinstance(got, bool) and abs(got - expected) <= atol
+    if isinstance(expected, int) and not isinstance(expected, bool):
+        return isinstance(got, numbers.Integral) and not isinstance(got, bool) and got == expected
     if isinstance(expected, (tuple, list)):
         return isinstance(got, (tuple, list)) and len(got) == len(expected) and all(_same(g, e, atol) for g, e in zip(got, expected))
     return got == expected
@@ -73,6 +136,86 @@ def _show(value: Any) -> str:
     return repr(value)
 
 
+def _kind(value: Any) -> str:
+    """What a value is, for a message: ``None``, ``a tensor of shape (3,)``, ``a str ('abc')``, …"""
+    if value is None:
+        return "None (nothing was returned: is the `return` missing?)"
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}" + (f" ({value.tolist()})" if value.numel() <= 4 else "")
+    text = repr(value)
+    return f"a {type(value).__name__}" + (f" ({text})" if len(text) <= 40 else "")
+
+
+def _kind_problem(got: Any, expected: Any) -> str | None:
+    """Why ``got`` is not even the right kind of answer (a tensor, an int, a number, a tuple of
+    them), said as "expected …, got …"; None when it is."""
+    if isinstance(expected, torch.Tensor):
+        try:
+            _as_tensor(got, expected)
+            return None
+        except (TypeError, ValueError, RuntimeError):
+            return f"expected a tensor of shape {tuple(expected.shape)}, got {_kind(got)}"
+    if isinstance(expected, bool):
+        return None
+    if isinstance(expected, (numbers.Integral, numbers.Real)):
+        integral = isinstance(expected, numbers.Integral)
+        if isinstance(got, (numbers.Integral if integral else numbers.Real)) and not isinstance(got, bool):
+            return None
+        wanted = "an int" if integral else "a number (a Python float)"
+        fix = ": convert it with .item()" if isinstance(got, torch.Tensor) and got.numel() == 1 else ""
+        return f"expected {wanted}, got {_kind(got)}{fix}"
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return f"expected a tuple of {len(expected)} values, got {_kind(got)}"
+        for number, (g, e) in enumerate(zip(got, expected), 1):
+            if problem := _kind_problem(g, e):
+                return f"value {number} of the tuple: {problem}"
+    return None
+
+
+def _dtype_problem(got: Any, expected: Any, atol: float) -> str | None:
+    """When ``got`` has the right values in the wrong dtype (e.g. float labels where int64 is
+    expected), say so; None otherwise. Looks into tuples, value by value."""
+    if isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor):
+        if got.dtype != expected.dtype and got.shape == expected.shape and _same(got, expected, atol):
+            return f"the values are right, but the tensor's dtype is {got.dtype}: return a {expected.dtype} tensor"
+    elif isinstance(expected, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(expected):
+        for number, (g, e) in enumerate(zip(got, expected), 1):
+            if problem := _dtype_problem(g, e, atol):
+                return f"value {number} of the tuple: {problem}"
+    return None
+
+
+def _call(func: Callable, args: tuple, time_limit: float) -> Any:
+    """``func(*args)`` in a thread of its own: its value, or the exception it raised, re-raised.
+
+    Raises :class:`TimeoutError` when it has not returned within ``time_limit`` seconds, after
+    asking the thread to stop (an exception raised inside it at its next Python instruction; a
+    single long C call, such as a sleep, runs on until it returns). Works the same in Jupyter.
+    """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = func(*args)
+        except BaseException as error:  # re-raised in the caller's thread below
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name=f"exercise check: {getattr(func, '__name__', 'function')}", daemon=True)
+    thread.start()
+    thread.join(time_limit)
+    if thread.is_alive():
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(_Stopped))
+        thread.join(1.0)
+        still = " It is still running in the background: restart the kernel to stop it." if thread.is_alive() else ""
+        raise TimeoutError(
+            f"your function did not return within {time_limit:g} s, so it was stopped: is there a loop that never "
+            f"ends? (If it only needs longer, set metalearn_lite.exercises.TIME_LIMIT = {4 * time_limit:g}.){still}")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def check(
     name: str,
     func: Callable,
@@ -81,35 +224,61 @@ def check(
     atol: float = 1e-6,
     compare: Callable[[Any, Any], bool] | None = None,
     slips: Sequence[tuple[Callable, str]] = (),
+    time_limit: float | None = None,
 ) -> CheckResult:
     """Run ``func`` and ``reference`` on every case; ✓ if all agree, else ✗ naming the first failure.
 
-    ``slips`` are typical wrong answers, ``(wrong function, explanation)``: when the reader's
-    result on the failing case is what a wrong function computes, the message gives its
-    explanation instead of the case's hint.
+    Each call gets its own deep copy of the case's arguments, so a function that edits its inputs
+    in place changes nothing for the reference or the next case. ``func`` runs with a time limit
+    (``time_limit`` seconds, by default :data:`TIME_LIMIT`). An answer of the wrong kind (None, a
+    string, a dict … where a tensor or an int is expected), or of the right values in the wrong
+    dtype, is told so; a comparison that fails with an error counts as a mismatch. ``slips`` are
+    typical wrong answers, ``(wrong function, explanation)``: when the reader's result on the
+    failing case is what a wrong function computes, the message gives its explanation instead of
+    the case's hint.
     """
     same = compare or (lambda got, expected: _same(got, expected, atol))
+    limit = TIME_LIMIT if time_limit is None else time_limit
     for number, case in enumerate(cases, 1):
-        expected = reference(*case.args)
+        expected = reference(*copy.deepcopy(case.args))
+        hint = f" Hint: {case.hint}" if case.hint else ""
         try:
-            got = func(*case.args)
+            got = _call(func, copy.deepcopy(case.args), limit)
         except NotImplementedError:
             return CheckResult(name, False, False, "not attempted yet — replace the `raise NotImplementedError` with your code")
+        except Rejected as why:  # the checker's wrapper refused the answer, with its own message
+            return CheckResult(name, False, True, f"case {number} ({case.description}): {str(why).rstrip('.')}.{hint}", number)
+        except TimeoutError as error:
+            return CheckResult(name, False, True, f"case {number} ({case.description}): {error}", number)
         except Exception as error:  # the reader's code failed: say where, not a traceback wall
-            return CheckResult(name, False, True, f"case {number} ({case.description}) raised {type(error).__name__}: {error}")
-        if not same(got, expected):
-            for wrong, explanation in slips:
-                try:
-                    if same(got, wrong(*case.args)):
-                        return CheckResult(name, False, True, f"case {number} ({case.description}): {explanation}")
-                except Exception:  # a slip that does not apply to this case
-                    continue
-            hint = f" Hint: {case.hint}" if case.hint else ""
-            return CheckResult(
-                name, False, True,
-                f"case {number} ({case.description}): expected {_show(expected)}, got {_show(got)}.{hint}",
-            )
+            return CheckResult(name, False, True, f"case {number} ({case.description}) raised {type(error).__name__}: {error}",
+                               number)
+        if not _agrees(same, got, expected):
+            return CheckResult(name, False, True, _failure(number, case, got, expected, atol, same, slips), number, True, got)
     return CheckResult(name, True, True, f"all {len(cases)} hidden cases pass")
+
+
+def _agrees(same: Callable[[Any, Any], bool], got: Any, expected: Any) -> bool:
+    """``same(got, expected)``, False where the comparison itself fails on an odd answer."""
+    try:
+        return bool(same(got, expected))
+    except Exception:
+        return False
+
+
+def _failure(number: int, case: Case, got: Any, expected: Any, atol: float, same: Callable, slips: Sequence) -> str:
+    """The ✗ message for a wrong answer: a wrong kind or dtype, else a known slip, else expected vs got."""
+    where = f"case {number} ({case.description})"
+    if problem := _kind_problem(got, expected) or _dtype_problem(got, expected, atol):
+        return f"{where}: {problem}."
+    for wrong, explanation in slips:
+        try:
+            if same(got, wrong(*copy.deepcopy(case.args))):
+                return f"{where}: {explanation}"
+        except Exception:  # a slip that does not apply to this case
+            continue
+    hint = f" Hint: {case.hint}" if case.hint else ""
+    return f"{where}: expected {_show(expected)}, got {_show(got)}.{hint}"
 
 
 class MultipleChoice:
@@ -134,12 +303,31 @@ class MultipleChoice:
         self.order = list(range(len(self.options)))  # display position -> index into options
         random.Random(digest).shuffle(self.order)
 
-    def grade(self, choice: int | None) -> str:
+    def grade(self, choice: int | str | None) -> str:
+        """✓ or ✗ for ``choice``: an index into ``options`` as written, or a letter as shown (``"B"``).
+
+        Anything else (an index out of range, a negative one, ``True``/``False``, an unknown
+        letter) is not graded: the answer says what is accepted.
+        """
         if choice is None:
             return "Choose an option first."
-        if choice == self.answer:
+        index = self._index(choice)
+        if index is None:
+            last = chr(64 + len(self.options))
+            return (f"{choice!r} is not one of the options: choose a letter A–{last} as shown, or an index "
+                    f"0–{len(self.options) - 1} into the options as written.")
+        if index == self.answer:
             return f"✓ Correct. {self.explanation}".strip()
-        return f"✗ Not quite: “{self.options[choice]}” is not it. Think again, or open the answer below."
+        return f"✗ Not quite: “{self.options[index]}” is not it. Think again, or open the answer below."
+
+    def _index(self, choice: Any) -> int | None:
+        """The index into ``options`` that ``choice`` (an index or a shown letter) names, or None."""
+        if isinstance(choice, str):
+            position = ord(choice.strip().upper()) - 65 if len(choice.strip()) == 1 else -1
+            return self.order[position] if 0 <= position < len(self.options) else None
+        if isinstance(choice, numbers.Integral) and not isinstance(choice, bool) and 0 <= choice < len(self.options):
+            return int(choice)
+        return None
 
     def _repr_html_(self) -> str:
         qid = "mcq-" + hashlib.sha256(self.question.encode("utf-8")).hexdigest()[:10]
@@ -182,4 +370,4 @@ _MCQ_CSS = (
 )
 
 
-__all__ = ["Case", "CheckResult", "MultipleChoice", "check"]
+__all__ = ["TIME_LIMIT", "Case", "CheckResult", "MultipleChoice", "Rejected", "check"]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from . import Case, CheckResult, MultipleChoice, check
+from . import Case, CheckResult, MultipleChoice, Rejected, check
 
 __all__ = [
     "AVERAGE_CURVE_QUESTION", "SECOND_ORDER_QUESTION", "check_inner_sgd_step", "first_order_inner_sgd_step",
@@ -65,16 +65,21 @@ def _task(seed: int, hidden: tuple[int, ...], k: int):
 
 
 def _run(step: Callable, mode: str, seed: int, hidden: tuple[int, ...], k: int, alpha: float):
-    """What the checker compares: φ's values (and that the model is untouched), or the meta-gradient through φ."""
+    """What the checker compares: φ's values (and that the model is untouched), or the meta-gradient through φ.
+
+    Raises :class:`Rejected` when ``step`` returns something other than a dict with the keys of
+    ``params``, or modifies the model's own weights."""
     model, xs, ys, xq, yq = _task(seed, hidden, k)
     before = [p.detach().clone() for p in model.parameters()]
     params = dict(model.named_parameters())
     phi = step(model, params, xs, ys, alpha)
     if not isinstance(phi, dict) or list(phi) != list(params):
-        return f"a {type(phi).__name__}" + (f" with keys {list(phi)}" if isinstance(phi, dict) else "") + ", not a dict with the keys of params"
+        got = "None (is the `return` missing?)" if phi is None else f"a {type(phi).__name__}"
+        raise Rejected(f"expected a dict with the keys of params, got {got}"
+                       + (f" with keys {list(phi)}" if isinstance(phi, dict) else ""))
     if mode == "values":
         if not all(torch.equal(b, p) for b, p in zip(before, model.parameters())):
-            return "the model's own weights modified (adaptation must leave θ as it is)"
+            raise Rejected("your step modified the model's own weights (adaptation must leave θ as it is)")
         return torch.cat([v.detach().reshape(-1) for v in phi.values()])  # φ, all entries in one vector
     query_loss = F.mse_loss(functional_call(model, phi, (xq,)), yq)
     grads = torch.autograd.grad(query_loss, list(params.values()), allow_unused=True, materialize_grads=True)
@@ -103,27 +108,23 @@ def check_inner_sgd_step(inner_sgd_step: Callable) -> CheckResult:
         def run(*case):
             try:
                 return _run(step, *case)
-            except NotImplementedError:
+            except NotImplementedError:  # a RuntimeError too, but the stub's: "not attempted yet"
                 raise
-            except RuntimeError as error:  # e.g. no graph: say so, do not crash the checker
+            except RuntimeError as error:  # e.g. no graph: say so, with the case's hint
                 if step is inner_sgd_step_reference:
                     raise
-                return f"an error: {str(error).splitlines()[0]}"
+                first_line = str(error).split("\n")[0]
+                raise Rejected(f"your step raised RuntimeError: {first_line}") from error
         return run
 
-    def same(got, expected) -> bool:  # the reader's answer may be a message string (see _run)
+    def same(got, expected) -> bool:
         return isinstance(got, Tensor) and got.shape == expected.shape and bool(torch.allclose(got, expected, atol=1e-9, rtol=0))
 
-    result = check("inner_sgd_step", safe(inner_sgd_step), safe(inner_sgd_step_reference), _cases(), compare=same)
-    if not result and result.attempted and "meta-gradient" in result.message:
-        try:
-            same_as_first_order = all(
-                isinstance(got := safe(inner_sgd_step)(*c.args), Tensor)
-                and torch.allclose(got, _run(first_order_inner_sgd_step, *c.args), atol=1e-9, rtol=0)
-                for c in _cases() if c.args[0] == "meta")
-        except Exception:
-            same_as_first_order = False
-        if same_as_first_order:
+    cases = _cases()
+    result = check("inner_sgd_step", safe(inner_sgd_step), safe(inner_sgd_step_reference), cases, compare=same)
+    if not result and result.returned and cases[result.case - 1].args[0] == "meta":
+        first_order = _run(first_order_inner_sgd_step, *cases[result.case - 1].args)
+        if same(result.got, first_order):
             result.message += (" Your φ has the right values, but its dependence on θ only goes through the "
                                "'θ' in θ − α g, as in first-order MAML: the gradient g was taken without "
                                "create_graph=True, so the outer gradient misses the Hessian term.")

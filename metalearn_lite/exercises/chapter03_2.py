@@ -80,22 +80,20 @@ def check_nearest_prototype(nearest_prototype: Callable) -> CheckResult:
         got = torch.as_tensor(got)
         return got.shape == expected.shape and not got.dtype.is_floating_point and bool(torch.equal(got.long(), expected))
 
-    result = check("nearest_prototype", nearest_prototype, nearest_prototype_reference, _cases(), compare=same)
-    if not result and result.attempted:
-        for case in _cases():  # the first failing case: how many labels are wrong, and is it 1-NN?
-            try:
-                got = torch.as_tensor(nearest_prototype(*case.args))
-            except Exception:
-                break
-            expected = nearest_prototype_reference(*case.args)
-            if same(got, expected):
-                continue
-            if got.shape == expected.shape:
-                result.message += f" ({int((got.long() != expected).sum())} of {len(expected)} labels differ.)"
-                if torch.equal(got.long(), nearest_neighbour_labels(*case.args)):
-                    result.message += (" Your labels are those of the nearest support example (1-nearest-neighbour): "
-                                       "a Prototypical Network first averages each class's support embeddings.")
-            break
+    cases = _cases()
+    result = check("nearest_prototype", nearest_prototype, nearest_prototype_reference, cases, compare=same)
+    if not result and result.returned:  # the failing case: how many labels are wrong, and is it 1-NN?
+        case = cases[result.case - 1]
+        try:
+            got = torch.as_tensor(result.got).long()
+        except (TypeError, ValueError, RuntimeError):
+            return result
+        expected = nearest_prototype_reference(*case.args)
+        if got.shape == expected.shape and not torch.equal(got, expected):
+            result.message += f" ({int((got != expected).sum())} of {len(expected)} labels differ.)"
+            if torch.equal(got, nearest_neighbour_labels(*case.args)):
+                result.message += (" Your labels are those of the nearest support example (1-nearest-neighbour): "
+                                   "a Prototypical Network first averages each class's support embeddings.")
     return result
 
 

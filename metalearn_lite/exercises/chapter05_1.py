@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from . import Case, CheckResult, MultipleChoice, check
+from . import Case, CheckResult, MultipleChoice, Rejected, check
 
 __all__ = [
     "BATCHNORM_QUESTION", "CREATE_GRAPH_QUESTION", "check_task_meta_loss",
@@ -64,7 +64,8 @@ def first_order_task_meta_loss(
 
 
 def _outcome(func: Callable) -> Callable:
-    """Run ``func`` on fresh leaf copies of θ; return (loss, meta-gradient) and refuse weight mutation."""
+    """Run ``func`` on fresh leaf copies of θ; return (loss, meta-gradient). Raises :class:`Rejected`
+    when ``func`` changes the model's weights or returns no differentiable scalar tensor."""
 
     def run(model, params, support_x, support_y, query_x, query_y, alpha, steps):
         theta = {name: p.detach().clone().requires_grad_() for name, p in params.items()}
@@ -74,11 +75,12 @@ def _outcome(func: Callable) -> Callable:
             with torch.no_grad():
                 for b, p in zip(before, model.parameters()):
                     p.copy_(b)
-            raise ValueError("your function changed the model's own weights; adapt a new dict of tensors φ instead")
+            raise Rejected("your function changed the model's own weights; adapt a new dict of tensors φ instead")
         if not isinstance(loss, Tensor) or loss.dim() != 0:
-            raise ValueError(f"return the query loss as a scalar tensor, got {type(loss).__name__}")
+            got = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, Tensor) else f"a {type(loss).__name__}"
+            raise Rejected(f"return the query loss as a scalar tensor (a differentiable one: not a Python number), got {got}")
         if not loss.requires_grad:
-            raise ValueError("the returned loss does not depend on params: evaluate the network with functional_call(model, φ, (x,))")
+            raise Rejected("the returned loss does not depend on params: evaluate the network with functional_call(model, φ, (x,))")
         grads = torch.autograd.grad(loss, list(theta.values()), allow_unused=True, materialize_grads=True)
         return loss.detach(), torch.cat([g.reshape(-1) for g in grads])
 
