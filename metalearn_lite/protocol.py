@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data.episodes import EpisodeBatch
+from .data.episodes import Episode, EpisodeBatch
 
 Predictor = Callable[[Tensor], Tensor]
 TASK_TYPES = ("classification", "regression")
@@ -79,6 +79,70 @@ def check_support(support_x: Tensor, support_y: Tensor, task_type: str = "classi
     return n_way
 
 
+def check_query(query_x: Tensor, support_x: Tensor) -> None:
+    """Queries must look like the support examples: ``(Q, *support_x.shape[1:])``."""
+    if query_x.dim() != support_x.dim() or query_x.shape[1:] != support_x.shape[1:]:
+        raise ValueError(
+            f"query_x has shape {tuple(query_x.shape)} but the support examples have shape "
+            f"{tuple(support_x.shape[1:])}; queries must be a batch (Q, {', '.join(map(str, support_x.shape[1:]))})"
+        )
+
+
+def check_finite(name: str, x: Tensor) -> None:
+    """Raise a ValueError naming ``name`` when the floating-point tensor ``x`` holds NaN or ±inf.
+
+    Every learner would turn such an example into non-finite scores, and so into chance accuracy
+    for its whole episode. Integer tensors are always finite and pass.
+    """
+    if not x.is_floating_point() and not x.is_complex():
+        return
+    finite = torch.isfinite(x)
+    if bool(finite.all()):
+        return
+    bad = ~finite.reshape(len(x), -1).all(dim=1) if x.dim() else ~finite.reshape(1)
+    raise ValueError(
+        f"{name} holds non-finite values ({int(torch.isnan(x).sum())} NaN, {int(torch.isinf(x).sum())} ±inf) in "
+        f"{int(bad.sum())} of its {len(bad)} examples, the first at index {int(bad.nonzero()[0])}: repair or drop "
+        f"those examples (every score of the episode would be NaN)"
+    )
+
+
+def check_query_labels(query_y: Tensor, n_way: int, n_queries: int) -> None:
+    """Query labels must be a 1-D int64 tensor of ``n_queries`` labels among the support's classes ``0..n_way-1``."""
+    if query_y.dtype != torch.long or query_y.dim() != 1 or len(query_y) != n_queries:
+        raise ValueError(f"query_y must be a 1-D int64 tensor with one label per query ({n_queries}), got "
+                         f"{query_y.dtype} {tuple(query_y.shape)}")
+    if len(query_y) and (int(query_y.min()) < 0 or int(query_y.max()) >= n_way):
+        outside = sorted(set(query_y.tolist()) - set(range(n_way)))
+        raise ValueError(
+            f"query labels must lie in 0..{n_way - 1}, the support set's classes, got {outside}: number the "
+            f"query set's classes as the support set's (an EpisodeSampler episode always is)"
+        )
+
+
+def check_episode(episode: Episode, task_type: str = "classification") -> int:
+    """Validate a whole episode and return N (1 for regression): :func:`check_support`, finite
+    support and query inputs (:func:`check_finite`), queries shaped like the support examples
+    (:func:`check_query`) and, for classification, query labels among the support's classes
+    (:func:`check_query_labels`)."""
+    n_way = check_support(episode.support_x, episode.support_y, task_type)
+    check_finite("support_x", episode.support_x)
+    check_query(episode.query_x, episode.support_x)
+    check_finite("query_x", episode.query_x)
+    if task_type == "classification":
+        check_query_labels(episode.query_y, n_way, len(episode.query_x))
+    return n_way
+
+
+def check_batch(batch: EpisodeBatch, task_type: str = "classification") -> None:
+    """:func:`check_episode` for every episode of a meta-batch; the error names the episode."""
+    for number, episode in enumerate(batch):
+        try:
+            check_episode(episode, task_type)
+        except ValueError as error:
+            raise ValueError(f"episode {number} of the meta-batch: {error}") from None
+
+
 class MetaLearner(nn.Module):
     """Base class: subclasses implement :meth:`adapt`; :meth:`meta_loss` has a default.
 
@@ -102,7 +166,10 @@ class MetaLearner(nn.Module):
         return task_loss(self.task_type, outputs, targets)
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
-        """Mean query loss after adapting on each support set, plus logged numbers."""
+        """Mean query loss after adapting on each support set, plus logged numbers.
+
+        The batch is validated first (:func:`check_batch`)."""
+        check_batch(batch, self.task_type)
         losses, scores = [], []
         for episode in batch:
             predictor = self.adapt(episode.support_x, episode.support_y)

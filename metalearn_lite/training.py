@@ -16,7 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .data.episodes import Episode, TaskSource
-from .protocol import MetaLearner, score_name, task_score
+from .protocol import MetaLearner, check_episode, score_name, task_score
 from .utils import mean_ci95, resolve_device
 
 
@@ -83,8 +83,10 @@ def evaluate(
 
     ``tasks`` is a task source (``episodes`` are drawn from it — give it a fixed seed for a
     repeatable number) or a list of episodes (all are used, or the first ``episodes``).
-    Accuracy for classification, mean squared error for regression. The learner is put in
-    ``eval()`` mode during evaluation and restored afterwards.
+    Accuracy for classification, mean squared error for regression. Each episode is validated
+    first (:func:`~metalearn_lite.protocol.check_episode`: NaN or ±inf in the images, or query
+    labels outside the support's classes, raise a ValueError naming the episode). The learner is
+    put in ``eval()`` mode during evaluation and restored afterwards.
     """
     device = resolve_device(device) if device is not None else _device_of(learner)
     if isinstance(tasks, TaskSource) and tasks.task_type != learner.task_type:
@@ -93,8 +95,13 @@ def evaluate(
     learner.eval()
     scores = []
     try:
-        for episode in tqdm(_episodes(tasks, episodes), desc="evaluate", disable=not progress, leave=False):
+        chosen = _episodes(tasks, episodes)
+        for number, episode in enumerate(tqdm(chosen, desc="evaluate", disable=not progress, leave=False)):
             episode = episode.to(device)
+            try:
+                check_episode(episode, learner.task_type)
+            except ValueError as error:
+                raise ValueError(f"episode {number} of the {len(chosen)} evaluated: {error}") from None
             with torch.set_grad_enabled(learner.adapt_needs_grad):
                 predictor = learner.adapt(episode.support_x, episode.support_y)
             with torch.no_grad():

@@ -68,7 +68,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..data.episodes import EpisodeBatch
-from ..protocol import MetaLearner, Predictor, check_support, score_name, task_score
+from ..protocol import MetaLearner, Predictor, check_batch, check_support, score_name, task_score
 
 Params = dict[str, Tensor]
 
@@ -223,10 +223,12 @@ class MAML(MetaLearner):
         :func:`metalearn_lite.meta_train` takes the same step, with the memory of one task
         (12× less for a 32-task Omniglot meta-batch, at the same speed:
         ``benchmarks/maml_speed.py``). The surrogate cannot be differentiated twice; pass
-        ``backward_per_task=False`` for the plain loop.
+        ``backward_per_task=False`` for the plain loop. Either way the batch is validated first
+        (:func:`~metalearn_lite.protocol.check_batch`).
         """
         if not self.backward_per_task or not torch.is_grad_enabled():
             return super().meta_loss(batch)
+        check_batch(batch, self.task_type)
         params = [p for p in self.parameters() if p.requires_grad]  # θ, and Meta-SGD's α
         grad_sum = [torch.zeros_like(p) for p in params]
         losses, scores = [], []

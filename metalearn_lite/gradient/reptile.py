@@ -65,7 +65,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..data.episodes import EpisodeBatch
-from ..protocol import MetaLearner, Predictor, check_support, score_name, task_score
+from ..protocol import MetaLearner, Predictor, check_batch, check_support, score_name, task_score
 from .maml import Params, check_model, check_step_size, check_steps
 
 INNER_OPTIMIZERS = ("sgd", "adam")
@@ -144,12 +144,14 @@ class Reptile(MetaLearner):
         return lambda x: functional_call(self.model, phi, (x,))
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
-        """The surrogate ½ Σ‖θ − φ̄‖² (gradient θ − φ̄), and the real query loss and score as metrics."""
+        """The surrogate ½ Σ‖θ − φ̄‖² (gradient θ − φ̄), and the real query loss and score as metrics.
+
+        The batch is validated first (:func:`~metalearn_lite.protocol.check_batch`)."""
         theta = self.theta()
         phi_sum = {name: torch.zeros_like(p) for name, p in theta.items()}
         losses, scores = [], []
+        check_batch(batch, self.task_type)
         for episode in batch:
-            check_support(episode.support_x, episode.support_y, self.task_type)
             if self.use_query:
                 x = torch.cat([episode.support_x, episode.query_x])
                 y = torch.cat([episode.support_y, episode.query_y])

@@ -107,9 +107,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.episodes import Episode, EpisodeBatch, TaskSource
-from ..metric.protonet import check_query
 from ..models import ConvNet4
-from ..protocol import MetaLearner, Predictor, check_support
+from ..protocol import MetaLearner, Predictor, check_batch, check_episode, check_query, check_support
 from ..utils import mean_ci95
 
 SUPPORT_ORDERS = ("shuffle", "given")
@@ -437,7 +436,7 @@ class MANN(MetaLearner):
 
     def episode_sequence(self, episode: Episode, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """Support and query examples shuffled into one sequence ``(x (T, ...), y (T,))``, Santoro et al.'s episode."""
-        _check_query_labels(episode)
+        check_episode(episode)
         x = torch.cat([episode.support_x, episode.query_x])
         y = torch.cat([episode.support_y, episode.query_y])
         order = torch.randperm(len(y), generator=generator).to(y.device)
@@ -459,6 +458,7 @@ class MANN(MetaLearner):
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
         """Mean cross-entropy over every step of every episode's shuffled support + query sequence."""
+        check_batch(batch)
         xs, ys = zip(*(self.episode_sequence(episode) for episode in batch))
         x, y = torch.stack(xs), torch.stack(ys)
         scores, _ = self.sequence_scores(x, y, random_slots=self.training)
@@ -482,17 +482,6 @@ class MANN(MetaLearner):
         return MemoryTrace(read_weights=trace["read"][0], write_weights=trace["write"][0], usage=trace["usage"][0],
                            least_used=trace["least_used"][0], scores=scores[0], labels=y,
                            presentation=presentation_numbers(y))
-
-
-def _check_query_labels(episode: Episode) -> None:
-    """The support set as :func:`check_support` wants it; queries shaped like it with labels among its classes."""
-    n_way = check_support(episode.support_x, episode.support_y)
-    check_query(episode.query_x, episode.support_x)
-    y = episode.query_y
-    if y.dtype != torch.long or y.dim() != 1 or len(y) != len(episode.query_x):
-        raise ValueError(f"query_y must be a 1-D int64 tensor with one label per query, got {y.dtype} {tuple(y.shape)}")
-    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_way):
-        raise ValueError(f"query labels must lie in 0..{n_way - 1} (the support's classes), got {sorted(set(y.tolist()))}")
 
 
 @dataclass

@@ -67,9 +67,9 @@ from torch import Tensor, nn
 from torch.func import grad, vmap
 
 from ..data.episodes import EpisodeBatch
-from ..metric.protonet import check_query, class_means, squared_euclidean
+from ..metric.protonet import class_means, squared_euclidean
 from ..models import ConvNet4
-from ..protocol import MetaLearner, Predictor, check_support
+from ..protocol import MetaLearner, Predictor, check_batch, check_query, check_support
 
 
 def preprocess_gradients(g: Tensor, p: float = 10.0) -> Tensor:
@@ -241,6 +241,7 @@ class MetaNetwork(MetaLearner):
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
         """Mean query cross-entropy over the meta-batch (labels in random output slots while training)."""
+        check_batch(batch)
         losses, scores = [], []
         for episode in batch:
             n_way = check_support(episode.support_x, episode.support_y)

@@ -55,8 +55,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import ConvNet4
-from ..protocol import MetaLearner, Predictor, check_support
-from .protonet import check_query
+from ..protocol import MetaLearner, Predictor, check_query, check_support
 
 
 def cosine_similarity_matrix(query_emb: Tensor, support_emb: Tensor, eps: float = 1e-8) -> Tensor:

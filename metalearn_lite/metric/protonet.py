@@ -40,18 +40,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import ConvNet4
-from ..protocol import MetaLearner, Predictor, check_support
+from ..protocol import MetaLearner, Predictor, check_query, check_support  # check_query: re-exported, it lived here
 
 DISTANCES = ("euclidean", "cosine")
-
-
-def check_query(query_x: Tensor, support_x: Tensor) -> None:
-    """Queries must look like the support examples: ``(Q, *support_x.shape[1:])``."""
-    if query_x.dim() != support_x.dim() or query_x.shape[1:] != support_x.shape[1:]:
-        raise ValueError(
-            f"query_x has shape {tuple(query_x.shape)} but the support examples have shape "
-            f"{tuple(support_x.shape[1:])}; queries must be a batch (Q, {', '.join(map(str, support_x.shape[1:]))})"
-        )
 
 
 def class_means(embeddings: Tensor, labels: Tensor, n_way: int) -> Tensor:

@@ -38,8 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import NORMS, ConvNet4, _norm
-from ..protocol import MetaLearner, Predictor, check_support
-from .protonet import check_query
+from ..protocol import MetaLearner, Predictor, check_query, check_support
 
 
 class RelationEncoder(nn.Module):
