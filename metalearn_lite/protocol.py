@@ -51,11 +51,24 @@ def score_name(task_type: str) -> str:
     return "accuracy" if task_type == "classification" else "mse"
 
 
+def check_tensor(name: str, value: object, labels: bool = False) -> None:
+    """Raise a TypeError, saying how to convert it, when ``value`` (a NumPy array, a list …) is not a tensor."""
+    if isinstance(value, Tensor):
+        return
+    module = type(value).__module__.split(".")[0]
+    kind = type(value).__name__ if module == "builtins" else f"{module}.{type(value).__name__}"
+    convert = f"torch.as_tensor({name}, dtype=torch.long)" if labels else f"torch.as_tensor({name}, dtype=torch.float32)"
+    raise TypeError(f"{name} must be a torch.Tensor, got a {kind}: convert it first, e.g. {name} = {convert}")
+
+
 def check_support(support_x: Tensor, support_y: Tensor, task_type: str = "classification") -> int:
     """Validate a support set and return N, the number of classes (or 1 for regression).
 
-    Classification labels must be int64 and cover every class ``0..N-1`` at least once.
+    Both must be tensors (:func:`check_tensor`). Classification labels must be int64 and cover
+    every class ``0..N-1`` at least once.
     """
+    check_tensor("support_x", support_x)
+    check_tensor("support_y", support_y, labels=task_type == "classification")
     if support_x.shape[0] != support_y.shape[0]:
         raise ValueError(
             f"support_x has {support_x.shape[0]} examples but support_y has {support_y.shape[0]} labels"
@@ -80,7 +93,8 @@ def check_support(support_x: Tensor, support_y: Tensor, task_type: str = "classi
 
 
 def check_query(query_x: Tensor, support_x: Tensor) -> None:
-    """Queries must look like the support examples: ``(Q, *support_x.shape[1:])``."""
+    """Queries must be a tensor (:func:`check_tensor`) shaped like the support examples: ``(Q, *support_x.shape[1:])``."""
+    check_tensor("query_x", query_x)
     if query_x.dim() != support_x.dim() or query_x.shape[1:] != support_x.shape[1:]:
         raise ValueError(
             f"query_x has shape {tuple(query_x.shape)} but the support examples have shape "
@@ -109,6 +123,7 @@ def check_finite(name: str, x: Tensor) -> None:
 
 def check_query_labels(query_y: Tensor, n_way: int, n_queries: int) -> None:
     """Query labels must be a 1-D int64 tensor of ``n_queries`` labels among the support's classes ``0..n_way-1``."""
+    check_tensor("query_y", query_y, labels=True)
     if query_y.dtype != torch.long or query_y.dim() != 1 or len(query_y) != n_queries:
         raise ValueError(f"query_y must be a 1-D int64 tensor with one label per query ({n_queries}), got "
                          f"{query_y.dtype} {tuple(query_y.shape)}")

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from .data.episodes import Episode, TaskSource
 from .protocol import MetaLearner, check_episode, score_name, task_score
-from .utils import mean_ci95, resolve_device
+from .utils import is_integer, mean_ci95, resolve_device
 
 
 @dataclass
@@ -143,8 +143,9 @@ def meta_train(
     optimiser's state dicts and the history are saved after each validation and at the end
     (read back with :func:`load_checkpoint`). Returns the :class:`History`.
     """
-    if not isinstance(steps, int) or steps < 1:
+    if not is_integer(steps) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    steps = int(steps)
     if val_tasks is not None and val_every < 0:
         raise ValueError(f"val_every must be >= 0, got {val_every}")
     device = resolve_device(device)

@@ -28,19 +28,19 @@ from tqdm.auto import tqdm
 from .data.dataset import FewShotDataset
 from .protocol import MetaLearner, Predictor, check_support
 from .training import History
-from .utils import resolve_device
+from .utils import is_integer, is_real, resolve_device
 
 __all__ = ["FineTune", "feature_dim", "pretrain"]
 
 
 def _check_positive_int(name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
+    return int(value)
 
 
 def _check_lr(lr) -> float:
-    if not isinstance(lr, (int, float)) or isinstance(lr, bool) or not lr > 0 or lr == float("inf"):
+    if not is_real(lr) or not lr > 0 or lr == float("inf"):
         raise ValueError(f"lr must be a positive, finite number, got {lr!r}")
     return float(lr)
 
@@ -152,9 +152,9 @@ class FineTune(MetaLearner):
     def __init__(self, body: nn.Module, steps: int = 50, lr: float = 1e-3, head_only: bool = False) -> None:
         super().__init__("classification")
         self.body = _check_body(body)
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 0:
+        if not is_integer(steps) or steps < 0:
             raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
-        self.steps, self.lr, self.head_only = steps, _check_lr(lr), bool(head_only)
+        self.steps, self.lr, self.head_only = int(steps), _check_lr(lr), bool(head_only)
 
     def extra_repr(self) -> str:
         return f"steps={self.steps}, lr={self.lr}, head_only={self.head_only}"

@@ -2,11 +2,22 @@
 from __future__ import annotations
 
 import math
+import numbers
 import random
 
 import numpy as np
 import torch
 from torch import Tensor
+
+
+def is_integer(value: object) -> bool:
+    """True for a Python or NumPy integer (any :class:`numbers.Integral`), False for a bool and anything else."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: object) -> bool:
+    """True for a Python or NumPy real number (int or float, any :class:`numbers.Real`), False for a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
+from ..utils import is_integer
 from .dataset import FewShotDataset
 
 
@@ -90,7 +91,7 @@ class TaskSource:
 
     def sample(self, meta_batch_size: int) -> EpisodeBatch:
         _check_positive(meta_batch_size=meta_batch_size)
-        return EpisodeBatch.stack([self.episode() for _ in range(meta_batch_size)])
+        return EpisodeBatch.stack([self.episode() for _ in range(int(meta_batch_size))])
 
     def __iter__(self) -> Iterator[Episode]:
         while True:
@@ -98,8 +99,9 @@ class TaskSource:
 
 
 def _check_positive(**sizes: int) -> None:
+    """Each size must be a positive integer (Python or NumPy)."""
     for name, value in sizes.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        if not is_integer(value) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
@@ -133,6 +135,7 @@ class EpisodeSampler(TaskSource):
         transform: Callable[[Tensor, torch.Generator], Tensor] | None = None,
     ) -> None:
         _check_positive(n_way=n_way, k_shot=k_shot, q_queries=q_queries)
+        n_way, k_shot, q_queries = int(n_way), int(k_shot), int(q_queries)
         if n_way > dataset.num_classes:
             raise ValueError(
                 f"n_way={n_way} is larger than the number of classes in {dataset.name} "

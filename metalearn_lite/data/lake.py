@@ -127,7 +127,7 @@ def load_lake_runs(
     :func:`~metalearn_lite.data.omniglot.omniglot_file`, and the arrays are cached under
     ``<root>/omniglot/processed/`` so later calls only read that file.
     """
-    _check_size(image_size)
+    image_size = _check_size(image_size)
 
     def build() -> dict[str, np.ndarray]:
         return _read_runs(omniglot_file(LAKE_NAME, root, download=download, progress=progress), image_size)

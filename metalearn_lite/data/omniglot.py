@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..utils import is_integer
 from .dataset import FewShotDataset
 from .download import ChecksumError, DataNotFoundError, check_archive, download_file, md5sum, temporary_file
 
@@ -146,7 +147,7 @@ def preprocess(png: bytes | str | os.PathLike | Image.Image, image_size: int = 2
     ink exactly and never overshoots [0, 1] (no ringing around strokes). At ``image_size=105``
     the image is left at its native resolution (binary values).
     """
-    _check_size(image_size)
+    image_size = _check_size(image_size)
     if isinstance(png, Image.Image):
         image = png
     else:
@@ -157,9 +158,11 @@ def preprocess(png: bytes | str | os.PathLike | Image.Image, image_size: int = 2
     return np.clip(ink, 0.0, 1.0).astype(np.float32, copy=False)
 
 
-def _check_size(image_size: int) -> None:
-    if not isinstance(image_size, int) or isinstance(image_size, bool) or image_size < 1:
+def _check_size(image_size: int) -> int:
+    """``image_size`` (a Python or NumPy integer >= 1) as a Python int."""
+    if not is_integer(image_size) or image_size < 1:
         raise ValueError(f"image_size must be a positive integer (e.g. 28, or 105 for the native size), got {image_size!r}")
+    return int(image_size)
 
 
 def _cache_path(root: str | os.PathLike | None, name: str, image_size: int) -> Path:
@@ -243,7 +246,7 @@ def load_omniglot(
     if name not in OMNIGLOT_IMAGE_SETS:
         hint = " (the one-shot benchmark runs: use metalearn_lite.data.lake.load_lake_runs)" if name == "all_runs" else ""
         raise ValueError(f"{name!r} is not an Omniglot image set{hint}; choose one of {list(OMNIGLOT_IMAGE_SETS)}")
-    _check_size(image_size)
+    image_size = _check_size(image_size)
 
     def build() -> dict[str, np.ndarray]:
         return _read_image_set(omniglot_file(name, root, download=download, progress=progress), image_size)

@@ -69,6 +69,7 @@ from torch.func import functional_call
 
 from ..data.episodes import EpisodeBatch
 from ..protocol import MetaLearner, Predictor, check_batch, check_support, score_name, task_score
+from ..utils import is_integer, is_real
 
 Params = dict[str, Tensor]
 
@@ -89,19 +90,34 @@ def check_model(model: object, name: str = "model") -> nn.Module:
 
 
 def check_steps(inner_steps: object, test_inner_steps: object) -> tuple[int, int]:
-    """``inner_steps`` (and ``test_inner_steps``, default the same) must be integers >= 0."""
+    """``inner_steps`` (and ``test_inner_steps``, default the same) must be integers >= 0 (Python
+    or NumPy); returned as Python ints."""
     for name, value in {"inner_steps": inner_steps, "test_inner_steps": test_inner_steps}.items():
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        if value is not None and (not is_integer(value) or value < 0):
             raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
     if inner_steps is None:
         raise ValueError("inner_steps must be an integer >= 0, got None")
-    return inner_steps, inner_steps if test_inner_steps is None else test_inner_steps
+    return int(inner_steps), int(inner_steps if test_inner_steps is None else test_inner_steps)
 
 
 def check_step_size(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+    if not is_real(value) or not value > 0 or value == float("inf"):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
+
+
+def check_outputs(outputs: Tensor, y: Tensor, task_type: str) -> None:
+    """The model's outputs must fit the task: N class scores per example (N = ``y.max() + 1``) for
+    classification, the targets' shape for regression. Raises a ValueError saying how to build it."""
+    if task_type == "classification":
+        n_way = int(y.max()) + 1
+        if outputs.dim() != 2 or outputs.shape[-1] != n_way:
+            raise ValueError(
+                f"the model outputs scores of shape {tuple(outputs.shape)} but the task has {n_way} classes; "
+                f"build it with {n_way} outputs (e.g. ConvNet4(out_features={n_way}))"
+            )
+    elif outputs.shape != y.shape:
+        raise ValueError(f"the model outputs shape {tuple(outputs.shape)} but the targets have shape {tuple(y.shape)}")
 
 
 class MAML(MetaLearner):
@@ -182,24 +198,13 @@ class MAML(MetaLearner):
         with torch.enable_grad():  # adaptation takes gradients even if the caller is in no_grad
             for _ in range(steps):
                 outputs = self.forward_with(phi, x)
-                self._check_outputs(outputs, y)
+                check_outputs(outputs, y, self.task_type)
                 loss = self.loss(outputs, y)
                 grads = torch.autograd.grad(
                     loss, list(phi.values()), create_graph=create_graph, allow_unused=True, materialize_grads=True
                 )
                 phi = self.update(phi, grads)
         return phi
-
-    def _check_outputs(self, outputs: Tensor, y: Tensor) -> None:
-        if self.task_type == "classification":
-            n_way = int(y.max()) + 1
-            if outputs.dim() != 2 or outputs.shape[-1] != n_way:
-                raise ValueError(
-                    f"the model outputs scores of shape {tuple(outputs.shape)} but the task has {n_way} classes; "
-                    f"build it with {n_way} outputs (e.g. ConvNet4(out_features={n_way}))"
-                )
-        elif outputs.shape != y.shape:
-            raise ValueError(f"the model outputs shape {tuple(outputs.shape)} but the targets have shape {tuple(y.shape)}")
 
     # --- the protocol -----------------------------------------------------------------------------
     def adapted_params(self, support_x: Tensor, support_y: Tensor) -> Params:
@@ -257,4 +262,4 @@ class _Adapted:
         return self.forward(self.params, x)
 
 
-__all__ = ["MAML", "check_model", "check_step_size", "check_steps"]
+__all__ = ["MAML", "check_model", "check_outputs", "check_step_size", "check_steps"]

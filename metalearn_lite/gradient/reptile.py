@@ -66,7 +66,7 @@ from torch.func import functional_call
 
 from ..data.episodes import EpisodeBatch
 from ..protocol import MetaLearner, Predictor, check_batch, check_support, score_name, task_score
-from .maml import Params, check_model, check_step_size, check_steps
+from .maml import Params, check_model, check_outputs, check_step_size, check_steps
 
 INNER_OPTIMIZERS = ("sgd", "adam")
 
@@ -120,7 +120,8 @@ class Reptile(MetaLearner):
     def inner_loop(self, x: Tensor, y: Tensor, steps: int | None = None) -> Params:
         """φ = k full-batch steps of SGD/Adam from a detached copy of θ on all of (x, y); θ itself is not touched.
 
-        The optimiser (and so Adam's statistics) is created anew at every call.
+        The optimiser (and so Adam's statistics) is created anew at every call. The model's
+        outputs must fit the task (:func:`~metalearn_lite.gradient.maml.check_outputs`).
         """
         steps = self.steps if steps is None else steps
         phi = {name: p.detach().clone().requires_grad_() for name, p in self.theta().items()}
@@ -130,7 +131,9 @@ class Reptile(MetaLearner):
             optimizer = torch.optim.Adam(phi.values(), lr=self.inner_lr, betas=(0.0, 0.999))
         with torch.enable_grad():
             for _ in range(steps):
-                loss = self.loss(functional_call(self.model, phi, (x,)), y)
+                outputs = functional_call(self.model, phi, (x,))
+                check_outputs(outputs, y, self.task_type)  # N scores for N ways, as MAML checks
+                loss = self.loss(outputs, y)
                 grads = torch.autograd.grad(loss, list(phi.values()), allow_unused=True, materialize_grads=True)
                 for p, g in zip(phi.values(), grads):
                     p.grad = g

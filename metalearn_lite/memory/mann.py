@@ -109,7 +109,7 @@ from torch import Tensor, nn
 from ..data.episodes import Episode, EpisodeBatch, TaskSource
 from ..models import ConvNet4
 from ..protocol import MetaLearner, Predictor, check_batch, check_episode, check_query, check_support
-from ..utils import mean_ci95
+from ..utils import is_integer, mean_ci95
 
 SUPPORT_ORDERS = ("shuffle", "given")
 
@@ -277,10 +277,12 @@ class MANN(MetaLearner):
         order_seed: int = 0,
     ) -> None:
         super().__init__("classification")
-        for name, value in {"max_way": max_way, "controller_size": controller_size, "memory_slots": memory_slots,
-                            "memory_width": memory_width, "read_heads": read_heads}.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        sizes = {"max_way": max_way, "controller_size": controller_size, "memory_slots": memory_slots,
+                 "memory_width": memory_width, "read_heads": read_heads}
+        for name, value in sizes.items():
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        max_way, controller_size, memory_slots, memory_width, read_heads = (int(value) for value in sizes.values())
         if max_way < 2:
             raise ValueError(f"max_way must be at least 2, got {max_way}")
         if read_heads > memory_slots:
@@ -521,7 +523,7 @@ def accuracy_by_presentation(
     """
     if not isinstance(learner, MANN):
         raise TypeError(f"accuracy_by_presentation needs a MANN, got {type(learner).__name__}")
-    if not isinstance(episodes, int) or isinstance(episodes, bool) or episodes < 1:
+    if not is_integer(episodes) or episodes < 1:
         raise ValueError(f"episodes must be a positive integer, got {episodes!r}")
     if device is None:
         device = next(learner.parameters()).device

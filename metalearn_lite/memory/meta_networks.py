@@ -70,6 +70,7 @@ from ..data.episodes import EpisodeBatch
 from ..metric.protonet import class_means, squared_euclidean
 from ..models import ConvNet4
 from ..protocol import MetaLearner, Predictor, check_batch, check_query, check_support
+from ..utils import is_integer
 
 
 def preprocess_gradients(g: Tensor, p: float = 10.0) -> Tensor:
@@ -134,10 +135,11 @@ class MetaNetwork(MetaLearner):
         meta_hidden: int = 20,
     ) -> None:
         super().__init__("classification")
-        for name, value in {"hidden": hidden, "representation_dim": representation_dim, "max_way": max_way,
-                            "meta_hidden": meta_hidden}.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        sizes = {"hidden": hidden, "representation_dim": representation_dim, "max_way": max_way, "meta_hidden": meta_hidden}
+        for name, value in sizes.items():
+            if not is_integer(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        hidden, representation_dim, max_way, meta_hidden = (int(value) for value in sizes.values())
         if max_way < 2:
             raise ValueError(f"max_way must be at least 2, got {max_way}")
         if not scale > 0:

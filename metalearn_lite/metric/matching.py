@@ -56,6 +56,7 @@ from torch import Tensor, nn
 
 from ..models import ConvNet4
 from ..protocol import MetaLearner, Predictor, check_query, check_support
+from ..utils import is_integer
 
 
 def cosine_similarity_matrix(query_emb: Tensor, support_emb: Tensor, eps: float = 1e-8) -> Tensor:
@@ -102,9 +103,9 @@ class FullContextEmbedding(nn.Module):
 
     def __init__(self, dim: int, processing_steps: int = 5) -> None:
         super().__init__()
-        if not isinstance(processing_steps, int) or processing_steps < 0:
+        if not is_integer(processing_steps) or processing_steps < 0:
             raise ValueError(f"processing_steps must be an integer >= 0, got {processing_steps!r}")
-        self.dim, self.processing_steps = dim, processing_steps
+        self.dim, self.processing_steps = dim, int(processing_steps)
         self.support_lstm = nn.LSTM(dim, dim, bidirectional=True, batch_first=True)
         self.query_cell = nn.LSTMCell(2 * dim, dim)
 

@@ -27,6 +27,7 @@ import math
 import torch
 from torch import Tensor
 
+from ..utils import is_integer
 from .bandits import BanditPolicy, expected_regret
 
 
@@ -153,8 +154,9 @@ def gittins_table(n: int, grid: int = 401) -> Tensor:
     from .bandits import check_k_n
 
     _, n = check_k_n(2, n)
-    if isinstance(grid, bool) or not isinstance(grid, int) or grid < 3:
+    if not is_integer(grid) or grid < 3:
         raise ValueError(f"grid (the number of λ values) must be an integer >= 3, got {grid!r}")
+    grid = int(grid)
     lam = torch.linspace(0.0, 1.0, grid, dtype=torch.float64).view(-1, 1, 1)
     i = torch.arange(n + 1, dtype=torch.float64)
     mu = (1 + i.view(-1, 1)) / (2 + i.view(-1, 1) + i.view(1, -1))  # μ(s, f)
@@ -183,9 +185,9 @@ class Gittins(CountingPolicy):
     _tables: dict[tuple[int, int], Tensor] = {}
 
     def __init__(self, grid: int = 401) -> None:
-        if isinstance(grid, bool) or not isinstance(grid, int) or grid < 3:
+        if not is_integer(grid) or grid < 3:
             raise ValueError(f"grid (the number of λ values) must be an integer >= 3, got {grid!r}")
-        self.grid = grid
+        self.grid = int(grid)
 
     def reset(self, probs: Tensor, n: int) -> None:
         super().reset(probs, n)

@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..training import History
-from ..utils import resolve_device
+from ..utils import is_integer, resolve_device
 from .bandits import BanditPolicy, BanditTasks, check_k_n, make_generator
 
 
@@ -62,8 +62,9 @@ class RL2Policy(nn.Module, BanditPolicy):
     def __init__(self, k: int, hidden: int = 64, greedy: bool = False) -> None:
         nn.Module.__init__(self)
         self.k, _ = check_k_n(k, 1)
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+        if not is_integer(hidden) or hidden < 1:
             raise ValueError(f"hidden (GRU units) must be an integer >= 1, got {hidden!r}")
+        hidden = int(hidden)
         self.hidden, self.greedy = hidden, bool(greedy)
         self.gru = nn.GRUCell(self.k + 2, hidden)
         self.policy_head = nn.Linear(hidden, self.k)
@@ -202,10 +203,11 @@ def train_rl2(
     ``cpu_seconds`` (cumulative).
     """
     k, n = check_k_n(k, n)
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if not is_integer(steps) or steps < 1:
         raise ValueError(f"steps (A2C updates) must be an integer >= 1, got {steps!r}")
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+    if not is_integer(batch) or batch < 1:
         raise ValueError(f"batch (trials per update) must be an integer >= 1, got {batch!r}")
+    steps, batch = int(steps), int(batch)
     lr, max_grad_norm = _positive("lr", lr), _positive("max_grad_norm", max_grad_norm)
     if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
         raise ValueError(f"gamma (the discount) must be in [0, 1], got {gamma!r}")
