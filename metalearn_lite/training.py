@@ -5,6 +5,7 @@ call the :class:`~metalearn_lite.protocol.MetaLearner` protocol (``meta_loss`` a
 """
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 import time
@@ -132,6 +133,7 @@ def meta_train(
     grad_clip: float | None = None,
     checkpoint: str | os.PathLike | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> History:
     """Meta-train ``learner`` for ``steps`` meta-updates on meta-batches drawn from ``tasks``.
 
@@ -139,15 +141,23 @@ def meta_train(
     optional gradient-norm clipping, one step of ``optimizer`` (default Adam with learning rate
     ``lr``, the outer step size β). Every ``val_every`` steps (and at the end) the learner is
     evaluated on the same ``val_episodes`` episodes drawn once from ``val_tasks``. A non-finite
-    loss stops training at once with an error. ``checkpoint``: a path where the learner's and
+    loss stops training at once with an error, and so do weights that an update made NaN or
+    ±inf (non-finite gradients), naming the step. ``checkpoint``: a path where the learner's and
     optimiser's state dicts and the history are saved after each validation and at the end
-    (read back with :func:`load_checkpoint`). Returns the :class:`History`.
+    (read back with :func:`load_checkpoint`); a file already there is refused with a
+    FileExistsError before any training, unless ``overwrite=True``. Returns the :class:`History`.
     """
     if not is_integer(steps) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     steps = int(steps)
     if val_tasks is not None and val_every < 0:
         raise ValueError(f"val_every must be >= 0, got {val_every}")
+    if checkpoint is not None and Path(checkpoint).exists() and not overwrite:
+        raise FileExistsError(
+            f"{checkpoint} already holds a checkpoint, which this run would overwrite: pass another checkpoint path, "
+            f"or overwrite=True to replace it (to go on from that training, first load it with "
+            f"load_checkpoint({str(checkpoint)!r}, learner, optimizer))"
+        )
     device = resolve_device(device)
     learner.to(device)
     params = [p for p in learner.parameters() if p.requires_grad]
@@ -172,6 +182,11 @@ def meta_train(
         if grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
+        if (name := _non_finite(learner.state_dict())) is not None:
+            raise FloatingPointError(
+                f"the learner's weights became NaN or ±inf at step {step} (first: {name}), from non-finite gradients; "
+                f"try gradient clipping (grad_clip=...) or a smaller learning rate (lr={optimizer.param_groups[0]['lr']})"
+            )
         history.log(history.train, {"step": step, "seconds": time.perf_counter() - start, **metrics})
         bar.set_postfix({k: f"{v:.3f}" for k, v in metrics.items()}, refresh=False)
         if val_set is not None and ((val_every and step % val_every == 0) or step == steps):
@@ -185,16 +200,39 @@ def meta_train(
     return history
 
 
+def _non_finite(state: dict) -> str | None:
+    """The name of the first floating-point tensor of a state dict holding NaN or ±inf, or None."""
+    floats = {name: value for name, value in state.items() if isinstance(value, torch.Tensor) and value.is_floating_point()}
+    if not floats:
+        return None
+    finite = torch.stack([torch.isfinite(value).all() for value in floats.values()])  # read back once, not per tensor
+    if bool(finite.all()):
+        return None
+    return list(floats)[int((~finite).nonzero()[0])]
+
+
+def _first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0]}" if str(error) else type(error).__name__
+
+
 def save_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer=None, history: History | None = None) -> Path:
-    """Save state dicts (and the history) to ``path``, atomically (temporary file, then rename)."""
+    """Save state dicts (and the history) to ``path``, atomically: written to a temporary file in
+    the same folder, then renamed over ``path`` (``os.replace``); the temporary file is removed if
+    writing fails, and leftovers of earlier, killed writes to ``path`` are removed after success.
+
+    Weights that hold NaN or ±inf are refused (a FloatingPointError), and nothing is written.
+    """
     path = Path(path)
+    if (name := _non_finite(learner.state_dict())) is not None:
+        raise FloatingPointError(f"not saving {path}: the learner's {name} holds NaN or ±inf (the training diverged)")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
         "learner": learner.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "history": history.to_dict() if history is not None else None,
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    prefix = f".{path.name}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     os.close(fd)
     try:
         torch.save(state, tmp)
@@ -202,18 +240,40 @@ def save_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    for leftover in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):  # from runs killed while writing
+        leftover.unlink(missing_ok=True)
     return path
 
 
 def load_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer=None, map_location=None) -> History | None:
-    """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``)."""
+    """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``).
+
+    A file that cannot be read (truncated, or not a torch file), that is not a dict with the
+    keys ``save_checkpoint`` writes, whose weights hold NaN or ±inf, or whose state does not fit
+    ``learner`` raises a ValueError naming ``path`` (in the last case ``learner`` may have been
+    partly loaded).
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; train first (meta_train(..., checkpoint={str(path)!r}))")
-    state = torch.load(path, map_location=map_location, weights_only=True)
-    learner.load_state_dict(state["learner"])
-    if optimizer is not None and state["optimizer"] is not None:
-        optimizer.load_state_dict(state["optimizer"])
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:
+        raise ValueError(f"cannot read the checkpoint {path} ({_first_line(error)}): it is truncated (a run killed "
+                         f"while writing it?) or not a file that save_checkpoint wrote") from error
+    if not isinstance(state, dict) or not {"learner", "optimizer", "history"} <= set(state):
+        keys = f"a dict with keys {sorted(map(str, state))[:6]}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise ValueError(f"{path} is not a checkpoint written by save_checkpoint: it holds {keys}, not the keys "
+                         f"'learner', 'optimizer' and 'history' (a bare state dict loads with learner.load_state_dict(torch.load(path)))")
+    if isinstance(state["learner"], dict) and (name := _non_finite(state["learner"])) is not None:
+        raise ValueError(f"the checkpoint {path} holds NaN or ±inf in {name} (saved from a diverged run): train again")
+    try:
+        learner.load_state_dict(state["learner"])
+        if optimizer is not None and state["optimizer"] is not None:
+            optimizer.load_state_dict(state["optimizer"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"the checkpoint {path} does not fit this learner (was it saved from another one?): "
+                         f"{_first_line(error)}") from error
     return History.from_dict(state["history"]) if state["history"] is not None else None
 
 

@@ -163,3 +163,95 @@ def test_episodes_move_between_devices():
     device = ml.resolve_device()
     batch = EpisodeSampler(make_blob_classes(), 3, 1, 1).sample(2).to(device)
     assert batch.support_x.device.type == device.type and batch.task["classes"].device.type == device.type
+
+
+# --- checkpoints: no NaN weights, no silent overwrite, atomic writes, clear errors on bad files ---------
+def test_nan_weights_stop_training_at_their_step_and_are_never_checkpointed(blobs, tmp_path, monkeypatch):
+    train, _ = blobs
+    learner = Centroid(32)
+    real_step = torch.optim.Adam.step
+
+    def nan_at_step_3(self, *args, **kwargs):  # the loss stays finite; the update is not
+        result = real_step(self, *args, **kwargs)
+        if nan_at_step_3.calls == 2:
+            with torch.no_grad():
+                learner.embed.bias[0] = float("nan")
+        nan_at_step_3.calls += 1
+        return result
+
+    nan_at_step_3.calls = 0
+    monkeypatch.setattr(torch.optim.Adam, "step", nan_at_step_3)
+    with pytest.raises(FloatingPointError, match=r"the learner's weights became NaN or ±inf at step 3 \(first: embed.bias\)"):
+        ml.meta_train(learner, EpisodeSampler(train, 5, 1, 2), steps=3, checkpoint=tmp_path / "run.pt", progress=False)
+    assert not (tmp_path / "run.pt").exists()
+    with pytest.raises(FloatingPointError, match=r"not saving .*nan.pt: the learner's embed.bias holds NaN or ±inf"):
+        ml.save_checkpoint(tmp_path / "nan.pt", learner)
+    assert list(tmp_path.iterdir()) == []
+    # a NaN checkpoint written by other means is refused when loaded, before touching the learner
+    torch.save({"learner": learner.state_dict(), "optimizer": None, "history": None}, tmp_path / "forged.pt")
+    fresh = Centroid(32)
+    before = fresh.embed.weight.clone()
+    with pytest.raises(ValueError, match=r"the checkpoint .*forged.pt holds NaN or ±inf in embed.bias"):
+        ml.load_checkpoint(tmp_path / "forged.pt", fresh)
+    assert torch.equal(fresh.embed.weight, before)
+
+
+def test_meta_train_refuses_to_overwrite_a_checkpoint_unless_told(blobs, tmp_path):
+    train, _ = blobs
+    path = tmp_path / "run.pt"
+    ml.meta_train(Centroid(32), EpisodeSampler(train, 5, 1, 2), steps=2, checkpoint=path, progress=False)
+    first = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"run.pt already holds a checkpoint, which this run would overwrite: pass "
+                                              r"another checkpoint path, or overwrite=True to replace it \(to go on from "
+                                              r"that training, first load it with load_checkpoint\(.*run.pt', learner, optimizer\)\)"):
+        ml.meta_train(Centroid(32), EpisodeSampler(train, 5, 1, 2), steps=2, checkpoint=path, progress=False)
+    assert path.read_bytes() == first
+    ml.meta_train(Centroid(32), EpisodeSampler(train, 5, 1, 2, seed=9), steps=2, checkpoint=path, progress=False, overwrite=True)
+    assert path.read_bytes() != first
+
+
+def test_checkpoint_writes_are_atomic_and_clean_up(tmp_path, monkeypatch):
+    learner = Centroid(4)
+    path = ml.save_checkpoint(tmp_path / "ckpt.pt", learner)
+    good = path.read_bytes()
+    (tmp_path / ".ckpt.pt.killed.tmp").write_bytes(b"half a checkpoint")  # left by a run killed while writing
+    real_save = torch.save
+
+    def dies_midway(obj, f, *args, **kwargs):
+        with open(f, "wb") as file:
+            file.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dies_midway)
+    with pytest.raises(KeyboardInterrupt):
+        ml.save_checkpoint(path, learner)
+    assert path.read_bytes() == good  # the old checkpoint is intact, the temporary file removed
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".ckpt.pt.killed.tmp", "ckpt.pt"]
+    monkeypatch.setattr(torch, "save", real_save)
+    ml.save_checkpoint(path, learner)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt.pt"]  # the killed run's leftover is gone too
+
+
+def test_truncated_foreign_and_mismatched_checkpoints_name_the_path(tmp_path):
+    learner = Centroid(4)
+    good = ml.save_checkpoint(tmp_path / "good.pt", learner, history=ml.History())
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(ValueError, match=r"cannot read the checkpoint .*truncated.pt \(.*\): it is truncated"):
+        ml.load_checkpoint(truncated, Centroid(4))
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"cannot read the checkpoint .*empty.pt"):
+        ml.load_checkpoint(tmp_path / "empty.pt", Centroid(4))
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match=r"cannot read the checkpoint .*text.pt"):
+        ml.load_checkpoint(tmp_path / "text.pt", Centroid(4))
+    torch.save(learner.state_dict(), tmp_path / "bare.pt")
+    with pytest.raises(ValueError, match=r"bare.pt is not a checkpoint written by save_checkpoint: it holds a dict with "
+                                         r"keys \['embed.bias', 'embed.weight'\]"):
+        ml.load_checkpoint(tmp_path / "bare.pt", Centroid(4))
+    torch.save([1, 2], tmp_path / "list.pt")
+    with pytest.raises(ValueError, match=r"list.pt is not a checkpoint written by save_checkpoint: it holds a list"):
+        ml.load_checkpoint(tmp_path / "list.pt", Centroid(4))
+    with pytest.raises(ValueError, match=r"the checkpoint .*good.pt does not fit this learner .*: RuntimeError: Error"):
+        ml.load_checkpoint(good, Centroid(5))
+    assert ml.load_checkpoint(good, Centroid(4)).train == {}
