@@ -264,7 +264,8 @@ def load_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
     if not isinstance(state, dict) or not {"learner", "optimizer", "history"} <= set(state):
         keys = f"a dict with keys {sorted(map(str, state))[:6]}" if isinstance(state, dict) else f"a {type(state).__name__}"
         raise ValueError(f"{path} is not a checkpoint written by save_checkpoint: it holds {keys}, not the keys "
-                         f"'learner', 'optimizer' and 'history' (a bare state dict loads with learner.load_state_dict(torch.load(path)))")
+                         f"'learner', 'optimizer' and 'history' (a bare state dict loads with "
+                         f"learner.load_state_dict(torch.load(path)))")
     if isinstance(state["learner"], dict) and (name := _non_finite(state["learner"])) is not None:
         raise ValueError(f"the checkpoint {path} holds NaN or ±inf in {name} (saved from a diverged run): train again")
     try:

@@ -74,7 +74,8 @@ def test_regression_episodes_are_checked_for_finite_inputs_only():
     assert ml.evaluate(learner, [episode]).episodes == 1  # float targets are not labels
     episode.support_x = episode.support_x.clone()
     episode.support_x[2, 0] = math.nan
-    with pytest.raises(ValueError, match=r"support_x holds non-finite values \(1 NaN, 0 ±inf\) in 1 of its 5 examples, the first at index 2"):
+    message = r"support_x holds non-finite values \(1 NaN, 0 ±inf\) in 1 of its 5 examples, the first at index 2"
+    with pytest.raises(ValueError, match=message):
         ml.evaluate(learner, [episode])
 
 

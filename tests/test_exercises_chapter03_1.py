@@ -60,7 +60,8 @@ def test_checker_names_the_type_of_a_wrong_kind_of_answer():
     for answer, kind in ((None, "got None"), ("abc", "got a str"), ((None, "x"), "got a tuple")):
         result = ex.check_inner_sgd_step(lambda model, params, x, y, alpha: answer)
         assert not result and result.attempted
-        assert f"case 1 (a 1-4-1 tanh network, K = 4 points, α = 0.1: the values of φ): expected a dict with the keys of params, {kind}" in result.message
+        where = "case 1 (a 1-4-1 tanh network, K = 4 points, α = 0.1: the values of φ)"
+        assert f"{where}: expected a dict with the keys of params, {kind}" in result.message
         assert "Hint:" in result.message
     floats = ex.check_inner_sgd_step(
         lambda model, params, x, y, alpha: {n: v.float() for n, v in ex.inner_sgd_step_reference(model, params, x, y, alpha).items()})

@@ -52,7 +52,8 @@ def test_checker_names_the_type_of_a_wrong_kind_of_answer():
     for answer, kind in ((None, "got None"), ("abc", "got a str ('abc')"), ({"a": 1}, "got a dict"), ((None, 1), "got a tuple")):
         result = ex.check_nearest_prototype(lambda *args: answer)  # each used to crash the checker
         assert not result and result.attempted
-        assert f"case 1 (3-way 2-shot, support sorted by class, 4-d embeddings): expected a tensor of shape (12,), {kind}" in result.message
+        where = "case 1 (3-way 2-shot, support sorted by class, 4-d embeddings)"
+        assert f"{where}: expected a tensor of shape (12,), {kind}" in result.message
     floats = ex.check_nearest_prototype(lambda *args: ex.nearest_prototype_reference(*args).float())
     assert floats.message.endswith("the values are right, but the tensor's dtype is torch.float32: return a torch.int64 tensor.")
     assert ex.check_nearest_prototype(lambda *args: ex.nearest_prototype_reference(*args).tolist())

@@ -67,7 +67,8 @@ def test_checker_names_the_type_of_a_wrong_kind_of_answer_and_takes_float32_or_a
     for answer, kind in ((None, "got None"), ("abc", "got a str ('abc')"), ({"a": 1}, "got a dict"), ((None, 1), "got a tuple")):
         result = ex.check_lrua_write_weights(lambda *args: answer)  # each used to crash the checker
         assert not result and result.attempted
-        assert f"case 1 (one head, σ = 0: all the weight on the least-used slot): expected a tensor of shape (1, 1, 6), {kind}" in result.message
+        where = "case 1 (one head, σ = 0: all the weight on the least-used slot)"
+        assert f"{where}: expected a tensor of shape (1, 1, 6), {kind}" in result.message
     assert ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args).float())
     assert ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args).tolist())
     assert not ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args).float() + 1e-4)

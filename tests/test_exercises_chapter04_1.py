@@ -56,7 +56,8 @@ def test_checker_names_the_type_of_a_wrong_kind_of_answer_and_takes_float32_or_a
     for answer, kind in ((None, "got None"), ("abc", "got a str ('abc')"), ({"a": 1}, "got a dict"), ((None, 1), "got a tuple")):
         result = ex.check_maml_meta_gradient(lambda *args: answer)  # each used to crash the checker
         assert not result and result.attempted
-        assert f"case 1 (one weight, K = 2 support points, one query point, α = 0.1): expected a tensor of shape (1,), {kind}" in result.message
+        where = "case 1 (one weight, K = 2 support points, one query point, α = 0.1)"
+        assert f"{where}: expected a tensor of shape (1,), {kind}" in result.message
     assert ex.check_maml_meta_gradient(lambda *args: ex.maml_meta_gradient_reference(*args).float())
     assert ex.check_maml_meta_gradient(lambda *args: ex.maml_meta_gradient_reference(*args).tolist())
     slip = ex.check_maml_meta_gradient(lambda *args: ex.first_order_meta_gradient(*args).float())
