@@ -21,7 +21,8 @@ paper's abstract and a third-party replication quoting a single entry, not the t
 entry is ``None``. Note that Duan et al. tuned UCB1's c and ε-greedy's ε on a grid and their
 reference code starts every arm from pseudo-counts; the baselines here are untuned textbook ones.
 
-Output: ``benchmarks/results/rl_bandits.json``. Run: ``python benchmarks/rl_bandits.py``
+Output: ``benchmarks/results/rl_bandits.json`` and ``rl_bandits_rl2.pt`` (the trained RL² weights
+per setting, which chapter 6 reads to show what the hidden state does). Run: ``python benchmarks/rl_bandits.py``
 (``--cpu-seconds 60`` for a quick run).
 """
 from __future__ import annotations
@@ -69,6 +70,7 @@ def run_setting(n: int, cpu_seconds: float, trials: int, seed: int) -> dict:
                      "reward_last_50": sum(rewards[-50:]) / len(rewards[-50:])},
         "results": results,
         "paper": PAPER[f"n{n}"],
+        "state_dict": policy.state_dict(),
     }
 
 
@@ -90,6 +92,7 @@ def main() -> None:
         "paper": {name: s["paper"] for name, s in settings.items()},
     }
     RESULTS.mkdir(exist_ok=True)
+    torch.save({name: s["state_dict"] for name, s in settings.items()}, RESULTS / "rl_bandits_rl2.pt")
     (RESULTS / "rl_bandits.json").write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {RESULTS / 'rl_bandits.json'}")
 

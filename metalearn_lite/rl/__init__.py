@@ -1,4 +1,5 @@
-"""Meta-reinforcement learning on Bernoulli bandits (Duan et al. 2016, RL²); ``import metalearn_lite.rl``.
+"""Meta-reinforcement learning: Bernoulli bandits (Duan et al. 2016, RL²) and 2-D navigation
+(Finn et al. 2017, MAML); ``import metalearn_lite.rl``.
 
 * tasks — :class:`BernoulliBanditEnv` (a Gymnasium environment, one trial at a time),
   :class:`BanditTasks` (seeded meta-train / meta-test streams of (batch, k) probabilities) and
@@ -6,15 +7,25 @@
   reward per trial ± 95% CI), :func:`expected_regret`;
 * baselines — :class:`RandomArm`, :class:`UCB1`, :class:`Thompson`, :class:`EpsilonGreedy`
   (:func:`Greedy`), :class:`Gittins` (finite-horizon index), :class:`Oracle`;
-* RL² — :class:`RL2Policy` (a GRU policy whose state spans one trial) and :func:`train_rl2` (A2C).
+* RL² — :class:`RL2Policy` (a GRU policy whose state spans one trial) and :func:`train_rl2` (A2C);
+* navigation — :class:`PointNavigationEnv` (Gymnasium), :class:`NavigationTasks` (seeded goals),
+  :class:`GaussianMLPPolicy`, :func:`rollout`, :func:`oracle_returns`;
+* MAML with a policy-gradient inner loop — :func:`adapt`, :func:`dice_objective` (exact
+  meta-gradients with DiCE), :func:`train_maml_rl`, :func:`train_pretrained`,
+  :func:`adaptation_returns`; evolution strategies as the outer loop — :func:`train_es_maml`.
 
 Not imported by ``import metalearn_lite``, which stays as light as it was.
 """
 from .bandits import BanditPolicy, BanditTasks, BernoulliBanditEnv, Trials, evaluate, expected_regret, run_trials
 from .baselines import EpsilonGreedy, Gittins, Greedy, Oracle, RandomArm, Thompson, UCB1
+from .es import train_es_maml
+from .maml_rl import adapt, adaptation_returns, dice_objective, train_maml_rl, train_pretrained
+from .navigation import GaussianMLPPolicy, NavigationTasks, PointNavigationEnv, Trajectories, oracle_returns, rollout
 from .rl2 import RL2Policy, train_rl2
 
 __all__ = [
     "BanditPolicy", "BanditTasks", "BernoulliBanditEnv", "EpsilonGreedy", "Gittins", "Greedy", "Oracle", "RL2Policy",
     "RandomArm", "Thompson", "Trials", "UCB1", "evaluate", "expected_regret", "run_trials", "train_rl2",
+    "GaussianMLPPolicy", "NavigationTasks", "PointNavigationEnv", "Trajectories", "adapt", "adaptation_returns",
+    "dice_objective", "oracle_returns", "rollout", "train_es_maml", "train_maml_rl", "train_pretrained",
 ]

@@ -1,0 +1,134 @@
+"""Evolution strategies as the outer loop of meta-learning: ES-MAML (Song, Gao, Yang, Choromanski,
+Pacchiano & Tang 2020, "ES-MAML: Simple Hessian-Free Meta Learning", ICLR), with the ES gradient
+of Salimans, Ho, Chen, Sidor & Sutskever (2017), "Evolution Strategies as a Scalable Alternative
+to Reinforcement Learning".
+
+The meta-objective is the same as MAML's, the return after adapting to the task,
+
+    F(θ) = E_i[ J_i(U(θ, i)) ],     U(θ, i) = θ + α ∇̂J_i(θ)   (one policy-gradient step),
+
+but its gradient is never differentiated through U. ES smooths F with Gaussian noise and
+estimates the gradient of the smoothed objective from returns alone, with antithetic pairs:
+
+    ∇_θ E_ε[F(θ + σε)] ≈ (1 / (2Pσ)) Σ_{p=1..P} (F(θ + σε_p) − F(θ − σε_p)) ε_p,  ε_p ~ N(0, I).
+
+Each F(θ ± σε_p) is estimated on the same ``meta_batch`` goals (common random tasks), by
+adapting the perturbed policy with one first-order policy-gradient step
+(:func:`metalearn_lite.rl.maml_rl.adapt`) and measuring the undiscounted return of new episodes.
+As in Salimans et al., the 2P returns are replaced by their centred ranks (fitness shaping:
+values in [−0.5, 0.5], so the step does not depend on the scale of the returns), and the
+estimate is applied by Adam. Nothing here needs second derivatives, or even the inner
+gradient's graph: U could be any adaptation procedure, which is ES-MAML's point. ES-MAML's own
+experiments also use ES (or hill climbing) for U; here U is the same policy-gradient step MAML
+uses, so that the two outer loops are compared on the same inner loop.
+"""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import Tensor
+
+from ..training import History
+from .bandits import make_generator
+from .maml_rl import _check_alpha_gamma, adapt, linear_feature_baseline
+from .navigation import HORIZON, GaussianMLPPolicy, NavigationTasks, Params, _count, rollout
+
+
+def flatten(params: Params) -> Tensor:
+    """θ as one vector (the dict's order)."""
+    return torch.cat([v.reshape(-1) for v in params.values()])
+
+
+def unflatten(vector: Tensor, like: Params) -> Params:
+    """Vectors (..., D) back to a dict shaped like ``like``, with the leading dimensions kept."""
+    out, i = {}, 0
+    for k, v in like.items():
+        out[k] = vector[..., i:i + v.numel()].reshape(*vector.shape[:-1], *v.shape)
+        i += v.numel()
+    return out
+
+
+def centered_ranks(x: Tensor) -> Tensor:
+    """Ranks of x scaled to [−0.5, 0.5] (the lowest −0.5, the highest 0.5; Salimans et al. 2017)."""
+    ranks = torch.empty_like(x)
+    ranks[x.argsort()] = torch.arange(x.numel(), dtype=x.dtype, device=x.device)
+    return ranks / max(x.numel() - 1, 1) - 0.5
+
+
+def es_gradient(fitness: Tensor, eps: Tensor, sigma: float) -> Tensor:
+    """(1 / (2Pσ)) Σ_p (u⁺_p − u⁻_p) ε_p for ``fitness`` (2P,) = [F(θ + σε_1..P), F(θ − σε_1..P)]
+    after centred ranks u, and ``eps`` (P, D)."""
+    p = eps.shape[0]
+    if fitness.shape != (2 * p,):
+        raise ValueError(f"fitness must hold 2P = {2 * p} values (+ then − perturbations), got {tuple(fitness.shape)}")
+    u = centered_ranks(fitness)
+    return ((u[:p] - u[p:]).unsqueeze(-1) * eps).sum(0) / (2 * p * sigma)
+
+
+def adapted_returns(
+    policy: GaussianMLPPolicy, members: Params, goals: Tensor, episodes: int, alpha: float, gamma: float,
+    horizon: int, generator: torch.Generator,
+) -> tuple[Tensor, int]:
+    """F of every member on every goal: ``members`` has a leading dimension k (one θ each); returns
+    (k, m) mean returns after one first-order policy-gradient step, and the environment steps used."""
+    k, m = next(iter(members.values())).shape[0], goals.shape[0]
+    per_task = {name: v.repeat_interleave(m, dim=0).detach().requires_grad_() for name, v in members.items()}
+    goal_rows = goals.repeat(k, 1)
+    support = rollout(policy, per_task, goal_rows, episodes, horizon, seed=generator)
+    adapted = adapt(policy.log_prob, per_task, support, alpha, gamma, first_order=True,
+                    baseline=linear_feature_baseline(support, gamma))
+    query = rollout(policy, {n: v.detach() for n, v in adapted.items()}, goal_rows, episodes, horizon, seed=generator)
+    return query.returns.mean(-1).view(k, m), int(support.mask.sum() + query.mask.sum())
+
+
+def train_es_maml(
+    policy: GaussianMLPPolicy,
+    steps: int,
+    population: int = 8,
+    sigma: float = 0.02,
+    lr: float = 0.01,
+    meta_batch: int = 5,
+    episodes: int = 20,
+    alpha: float = 1e-3,
+    gamma: float = 0.99,
+    horizon: int = HORIZON,
+    seed: int = 0,
+    cpu_seconds: float | None = None,
+) -> tuple[Params, History]:
+    """Meta-train θ by ES on navigation goals from ``NavigationTasks(seed, "train")``.
+
+    Each step: ``meta_batch`` goals, ``population`` antithetic pairs θ ± σε_p, F of each member by
+    :func:`adapted_returns` (``episodes`` support and query episodes per goal), θ ← Adam(ES
+    gradient, ``lr``). History: ``fitness`` (mean F over the members), ``env_steps``
+    (cumulative), ``cpu_seconds``. ``cpu_seconds`` stops earlier (process CPU time).
+    """
+    steps, population = _count("steps", steps), _count("population", population)
+    meta_batch, episodes = _count("meta_batch", meta_batch), _count("episodes", episodes)
+    _check_alpha_gamma(alpha, gamma)
+    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not 0 < sigma < float("inf"):
+        raise ValueError(f"sigma (the perturbation scale) must be a positive number, got {sigma!r}")
+    like = policy.init(seed)
+    theta = flatten(like).clone().requires_grad_()
+    optimiser = torch.optim.Adam([theta], lr=lr)
+    tasks, generator = NavigationTasks(seed, "train"), make_generator(seed)
+    history, start, env_steps = History(), time.process_time(), 0
+    for _ in range(steps):
+        goals = tasks.sample(meta_batch)
+        eps = torch.randn(population, theta.numel(), generator=generator)
+        members = theta.detach() + sigma * torch.cat([eps, -eps])
+        fitness, used_steps = adapted_returns(policy, unflatten(members, like), goals, episodes, alpha, gamma,
+                                              horizon, generator)
+        fitness = fitness.mean(-1)
+        optimiser.zero_grad()
+        theta.grad = -es_gradient(fitness, eps, sigma)  # Adam minimises: ascend F
+        optimiser.step()
+        env_steps += used_steps
+        used = time.process_time() - start
+        history.log(history.train, {"fitness": float(fitness.mean()), "env_steps": env_steps, "cpu_seconds": used})
+        if cpu_seconds is not None and used >= cpu_seconds:
+            break
+    return {k: v.detach().clone() for k, v in unflatten(theta.detach(), like).items()}, history
+
+
+__all__ = ["adapted_returns", "centered_ranks", "es_gradient", "flatten", "train_es_maml", "unflatten"]
