@@ -81,3 +81,46 @@ def test_cache_is_keyed_by_image_size_and_replaces_the_zip(omniglot_root, tmp_pa
     monkeypatch.setattr(omniglot, "md5sum", lambda path: pytest.fail("the cache should make hashing unnecessary"))
     again = load_lake_runs(tmp_path, image_size=14, download=False)
     assert all(torch.equal(a.support_x, b.support_x) and torch.equal(a.query_y, b.query_y) for a, b in zip(small, again))
+
+
+def _imports(path) -> set[str]:
+    """The modules ``path`` imports, outside its ``if __name__ == "__main__":`` block, as absolute names."""
+    import ast
+
+    package = ["metalearn_lite", "data"]
+    found = set()
+    todo = [ast.parse(path.read_text())]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
+            continue
+        if isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) + 1 - node.level]) + "." if node.level else ""
+            found.add(base + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        todo.extend(ast.iter_child_nodes(node))
+    return found
+
+
+def test_omniglot_does_not_import_lake():
+    """lake.py builds on omniglot.py; the command that prepares both lives in prepare.py."""
+    from pathlib import Path
+
+    from metalearn_lite.data import lake, prepare
+
+    data = Path(omniglot.__file__).parent
+    assert "metalearn_lite.data.omniglot" in _imports(data / "lake.py")
+    assert not {"metalearn_lite.data.lake", "metalearn_lite.data.prepare"} & _imports(data / "omniglot.py")
+    assert prepare.load_lake_runs is lake.load_lake_runs
+
+
+def test_prepare_command(omniglot_root, tmp_path, capsys):
+    from metalearn_lite.data.prepare import main
+
+    (tmp_path / "omniglot").mkdir()
+    shutil.copyfile(omniglot_root / "omniglot" / "all_runs.zip", tmp_path / "omniglot" / "all_runs.zip")
+    main(["all_runs", "--root", str(tmp_path), "--image-size", "14"])
+    assert "all_runs: 20 one-shot runs at 14px" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="failed: images_background_small2"):
+        main(["images_background_small2", "--root", str(tmp_path)])

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from metalearn_lite.data import omniglot
+from metalearn_lite.data.cache import CACHE_FORMAT
 from metalearn_lite.data.download import ChecksumError, UnsafeArchiveError
 from metalearn_lite.data.omniglot import OMNIGLOT_FILES, data_root, load_omniglot, preprocess
 
@@ -84,7 +85,7 @@ def test_cold_load_builds_cache_atomically(omniglot_root, tmp_path):
     assert torch.equal(ds.x, reference.x)
     processed = sorted(p.name for p in (tmp_path / "omniglot" / "processed").iterdir())
     md5 = OMNIGLOT_FILES["images_background_small1"][1]
-    assert processed == [f"images_background_small1-{md5[:12]}-28px-v{omniglot.PREPROCESS_VERSION}.npz"]  # no temp file left
+    assert processed == [f"images_background_small1-{md5[:12]}-28px-v{omniglot.PREPROCESS_VERSION}-f{CACHE_FORMAT}.npz"]  # no temp file left
     # the zip is no longer needed once the cache exists
     (tmp_path / "omniglot" / "images_background_small1.zip").unlink()
     assert torch.equal(load_omniglot("images_background_small1", root=tmp_path, download=False).x, reference.x)
