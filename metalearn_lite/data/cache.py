@@ -32,7 +32,7 @@ from numpy.lib.npyio import NpzFile
 
 from .download import temporary_file
 
-__all__ = ["CACHE_FORMAT", "Spec", "arrays_sha256", "cached"]
+__all__ = ["CACHE_FORMAT", "Spec", "arrays_sha256", "cached", "label_problem", "spec_problem"]
 
 #: Bumped whenever the layout of a cache file changes.
 CACHE_FORMAT = 2
@@ -43,6 +43,8 @@ CACHE_FORMAT = 2
 Spec = dict[str, tuple[str, tuple[int | str, ...]]]
 
 _META = ("_format", "_source_md5", "_sha256")
+#: The warnings point at the code that called the loader: cached <- omniglot._cached <- loader <- caller.
+_CALLER = 4
 
 
 class _BadCache(Exception):
@@ -99,7 +101,7 @@ def _read(path: Path, source_md5: str, spec: Spec, check: Callable[[dict[str, np
     if missing or extra:
         raise _BadCache(f"it is incomplete or not a cache of this loader (missing {missing}, unexpected {extra})")
     meta = {k: arrays.pop(k) for k in _META}
-    if meta["_format"].shape != () or int(meta["_format"]) != CACHE_FORMAT:
+    if meta["_format"].tolist() != CACHE_FORMAT:
         raise _BadCache(f"it has cache format {meta['_format']}, expected {CACHE_FORMAT}")
     if str(meta["_source_md5"]) != source_md5:
         raise _BadCache(f"it was built from a file with md5 {meta['_source_md5']}, expected {source_md5}")
@@ -143,7 +145,7 @@ def cached(
         try:
             return _read(path, source_md5, spec, check)
         except _BadCache as bad:
-            warnings.warn(f"the cached file {path} cannot be used: {bad}; rebuilding it from the zip", stacklevel=3)
+            warnings.warn(f"the cached file {path} cannot be used: {bad}; rebuilding it from the zip", stacklevel=_CALLER)
     arrays = build()
     try:
         _write(path, arrays, source_md5)
@@ -152,6 +154,6 @@ def cached(
             f"the cache {path} could not be written ({type(err).__name__}: {err}), so the arrays built in memory "
             f"are used and every load rebuilds them from the zip; make {path.parent} writable or set "
             "METALEARN_LITE_DATA to a writable folder",
-            stacklevel=3,
+            stacklevel=_CALLER,
         )
     return arrays
