@@ -3,9 +3,16 @@
 ``all_runs.zip`` holds 20 *runs*, ``run01`` .. ``run20``. Each run is a 20-way, 1-shot task
 whose characters all come from one of the 10 evaluation alphabets: 20 training images
 ``training/classNN.png`` (one per character, the support set) and 20 test images
-``test/itemNN.png`` (a new drawing of each character, the queries). ``class_labels.txt`` pairs
-them, one line ``test/itemNN.png training/classMM.png`` per test item. Every test item is
-classified among its run's 20 training images; the error rate is wrong items / 400. People make
+``test/itemNN.png`` (a new drawing of each character, the queries). Each run's
+``runRR/class_labels.txt`` pairs them: 20 lines, one per test item in order ``item01`` ..
+``item20``, each the path of the test image and of the training image of the same character,
+from the root of the zip, separated by one space and ended by a newline (LF), e.g. the first
+line of ``run01/class_labels.txt``::
+
+    run01/test/item01.png run01/training/class08.png
+
+Both paths start with the file's own run; every training image appears once. Every test item
+is classified among its run's 20 training images; the error rate is wrong items / 400. People make
 4.5% errors, Bayesian program learning 3.3% (Lake et al. 2015).
 
     runs = load_lake_runs()
@@ -26,7 +33,8 @@ from torch import Tensor, nn
 
 from .download import check_archive
 from .episodes import Episode
-from .omniglot import _cache_path, _cached, _check_size, omniglot_file, preprocess
+from .cache import Spec, label_problem
+from .omniglot import _cached, _check_size, omniglot_file, preprocess
 
 __all__ = ["LakeResult", "LakeRun", "evaluate_lake", "load_lake_runs"]
 
@@ -77,8 +85,20 @@ class LakeResult:
 
 
 def _member_key(path: str) -> str:
-    """``"run01/test/item01.png"`` -> ``"test/item01.png"`` (the last two parts)."""
-    return "/".join(path.strip().split("/")[-2:])
+    """``"run01/test/item01.png"`` -> itself: the last three parts (run, folder, image), so that a
+    label line names an image of its own run."""
+    return "/".join(path.strip().split("/")[-3:])
+
+
+def _runs_spec(image_size: int) -> Spec:
+    """What :func:`_read_runs` returns: R runs of N-way 1-shot tasks with N queries."""
+    images = ("float32", ("R", "N", 1, image_size, image_size))
+    return {"support_x": images, "query_x": images, "query_y": ("int64", ("R", "N")), "names": ("str", ("R",))}
+
+
+def _runs_problem(arrays: dict[str, np.ndarray]) -> str | None:
+    """What is wrong with the labels of run arrays that fit :func:`_runs_spec` (None if nothing)."""
+    return label_problem(arrays["query_y"], "query_y", arrays["support_x"].shape[1])
 
 
 def _read_runs(zip_path: Path, image_size: int) -> dict[str, np.ndarray]:
@@ -125,14 +145,15 @@ def load_lake_runs(
     Images are preprocessed as in :func:`~metalearn_lite.data.omniglot.preprocess` (ink = 1,
     ``image_size`` pixels square); the zip is found, checked and downloaded as in
     :func:`~metalearn_lite.data.omniglot.omniglot_file`, and the arrays are cached under
-    ``<root>/omniglot/processed/`` so later calls only read that file.
+    ``<root>/omniglot/processed/`` so later calls only read and check that file (see
+    :mod:`metalearn_lite.data.cache`).
     """
     image_size = _check_size(image_size)
 
     def build() -> dict[str, np.ndarray]:
         return _read_runs(omniglot_file(LAKE_NAME, root, download=download, progress=progress), image_size)
 
-    arrays = _cached(_cache_path(root, LAKE_NAME, image_size), build)
+    arrays = _cached(root, LAKE_NAME, image_size, build, _runs_spec(image_size), _runs_problem)
     support_x, query_x, query_y = (torch.from_numpy(arrays[k]) for k in ("support_x", "query_x", "query_y"))
     return [
         LakeRun(support_x[r], torch.arange(support_x.shape[1]), query_x[r], query_y[r], str(name))
