@@ -15,6 +15,7 @@ import torch
 
 from metalearn_lite.rl.maml_rl import (
     adapt, adaptation_returns, dice_objective, discounted_returns, linear_feature_baseline, magic_box, train_maml_rl,
+    train_pretrained,
 )
 from metalearn_lite.rl.navigation import GaussianMLPPolicy, NavigationTasks, Trajectories, expand_params, rollout
 
@@ -195,3 +196,14 @@ def test_short_maml_training_beats_the_untrained_policy_on_held_out_goals(first_
     untrained = adaptation_returns(policy, policy.init(0), goals, steps=1, seed=1, **kwargs).mean(1)
     assert trained[1] > untrained[1] + 0.3 * abs(untrained[1]), (trained, untrained)  # better after one step
     assert trained[1] > trained[0] + 0.1 * abs(trained[0])  # and the step itself helps
+
+
+def test_short_pretraining_beats_the_untrained_policy_on_held_out_goals():
+    policy = GaussianMLPPolicy(hidden=(32, 32))
+    theta, history = train_pretrained(policy, steps=30, meta_batch=10, episodes=20, lr=1e-2, horizon=30, seed=0)
+    assert len(history.train["return"]) == 30 and history.train["env_steps"][-1] > 0
+    goals = NavigationTasks(0, "test").sample(16)
+    kwargs = dict(alpha=1e-2, episodes=10, horizon=30, seed=1)
+    trained = adaptation_returns(policy, theta, goals, steps=0, **kwargs).mean(1)
+    untrained = adaptation_returns(policy, policy.init(0), goals, steps=0, **kwargs).mean(1)
+    assert trained[0] > untrained[0] + 0.2 * abs(untrained[0]), (trained, untrained)

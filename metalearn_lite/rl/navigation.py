@@ -94,6 +94,8 @@ class PointNavigationEnv(gym.Env):
         self.done = True
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        """Start an episode at the origin: a new goal from the environment's generator (``seed``
+        re-seeds it), or ``options["goal"]``. Returns the first observation and an info dict."""
         super().reset(seed=seed)
         options = options or {}
         unknown = set(options) - {"goal"}
@@ -110,6 +112,7 @@ class PointNavigationEnv(gym.Env):
         return self.position.astype(np.float32), {"goal": self.goal.copy(), "distance": float(np.linalg.norm(self.goal))}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Move by the clipped velocity ``action``: (observation, reward, terminated, truncated, info)."""
         if self.done or self.steps >= self.horizon:
             raise RuntimeError("the episode is over (or reset() was never called); call reset()")
         a = np.asarray(action, dtype=np.float64)
