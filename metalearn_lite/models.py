@@ -11,7 +11,9 @@ Normalisation must be chosen explicitly, because it interacts with meta-learning
   time alike. This is what MAML's reference code does (it always uses batch statistics, so at
   test time a support or query set is normalised with its own statistics — "transductive"
   batch norm), and it keeps the network a pure function of its parameters, as
-  ``torch.func.functional_call`` needs.
+  ``torch.func.functional_call`` needs. The price: a query's output depends on the other
+  queries it is scored with, and one query scored alone (``evaluate(..., query_batch=1)``) is
+  normalised with its own statistics only, which can cost tens of points of accuracy.
 * ``"group"`` — GroupNorm with 32 groups; ``"layer"`` — GroupNorm with one group (layer norm
   over channels and space): per-example statistics, no dependence on the rest of the batch.
 * ``"none"`` — no normalisation.

@@ -255,3 +255,28 @@ def test_truncated_foreign_and_mismatched_checkpoints_name_the_path(tmp_path):
     with pytest.raises(ValueError, match=r"the checkpoint .*good.pt does not fit this learner .*: RuntimeError: Error"):
         ml.load_checkpoint(good, Centroid(5))
     assert ml.load_checkpoint(good, Centroid(4)).train == {}
+
+
+def test_evaluate_query_batch_scores_queries_alone():
+    """Batch-statistics BatchNorm makes evaluation transductive: scoring each query alone
+    (query_batch=1) changes the result; per-example normalisation ("layer") does not."""
+    from metalearn_lite.data.dataset import FewShotDataset
+    from metalearn_lite.metric import ProtoNet
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(5 * 6, 1, 28, 28, generator=g)
+    data = FewShotDataset(x, torch.arange(5).repeat_interleave(6), [f"c{i}" for i in range(5)])
+    episodes = [EpisodeSampler(data, 5, 1, 5, seed=s).episode() for s in range(4)]
+    results = {}
+    for norm in ("batch", "layer"):
+        torch.manual_seed(0)
+        learner = ProtoNet(ml.ConvNet4(norm=norm))
+        together = ml.evaluate(learner, episodes)
+        alone = ml.evaluate(learner, episodes, query_batch=1)
+        chunks = ml.evaluate(learner, episodes, query_batch=25)  # the whole query set: the same
+        assert chunks.scores == together.scores
+        results[norm] = (together.scores, alone.scores)
+    assert results["layer"][0] == results["layer"][1]
+    assert results["batch"][0] != results["batch"][1]
+    with pytest.raises(ValueError, match="query_batch"):
+        ml.evaluate(learner, episodes, query_batch=0)

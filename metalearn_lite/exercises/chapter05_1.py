@@ -159,8 +159,9 @@ BATCHNORM_QUESTION = MultipleChoice(
     ],
     answer=1,
     explanation=(
-        "With batch statistics at test time, as in MAML's reference code, evaluation is mildly transductive: "
+        "With batch statistics at test time, as in MAML's reference code, evaluation is transductive: "
         "φ comes from the support set alone, but the normalisation of the query features uses the whole query "
-        "batch. GroupNorm or LayerNorm (ConvNet4(norm='group'/'layer')) normalise each image on its own."
+        "batch, and a query scored alone (evaluate(..., query_batch=1)) can be far less accurate. GroupNorm or "
+        "LayerNorm (ConvNet4(norm='group'/'layer')) normalise each image on its own."
     ),
 )

@@ -33,7 +33,8 @@ outer loop, *and at test time*. This library does the same: use
 (``track_running_stats=False``), so the network is a pure function of its parameters and its
 input batch. Consequence worth knowing: a test-time prediction for one query depends on the
 other queries in the same batch (the query set is normalised with its own mean and variance),
-i.e. evaluation is mildly *transductive*, exactly as in the MAML paper. Models whose BatchNorm
+i.e. evaluation is *transductive*, exactly as in the MAML paper — and scored one query at a time
+(``evaluate(..., query_batch=1)``) the same network can be far less accurate. Models whose BatchNorm
 layers track running statistics are refused, because every forward pass would silently update
 those buffers (the model would change while adapting) and train and test would disagree. Use
 ``norm="group"``/``"layer"`` for per-example normalisation instead.

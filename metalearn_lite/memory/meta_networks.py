@@ -115,6 +115,13 @@ class MetaNetwork(MetaLearner):
     label slots; ``scale`` the attention's inverse temperature; ``meta_hidden`` the width of the
     coordinate-wise meta learners m and d.
 
+    The default trunks normalise with batch statistics (``ConvNet4``'s ``norm="batch"``): the
+    support set, and a predictor's query batch, are each normalised as one batch, so a query's
+    scores depend on the queries scored with it (transductive; ``evaluate(..., query_batch=1)``
+    measures queries alone). Pass ``ConvNet4(hidden=32, norm="layer")`` trunks for per-example
+    normalisation. Episodes of a meta-batch are never normalised together: each is embedded on
+    its own.
+
     Example::
 
         learner = MetaNetwork()

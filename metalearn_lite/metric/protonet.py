@@ -31,8 +31,12 @@ predictions are invariant to permutations of the support set (up to floating-poi
 **Batch normalisation.** The default encoder ``ConvNet4()`` uses BatchNorm without running
 statistics (see :mod:`metalearn_lite.models`): the support set and the query set are each
 normalised with their own batch statistics, in training and at test time alike, so a query's
-embedding depends mildly on the other queries (transductive, as in MAML). Pass
-``ConvNet4(norm="layer")`` (or ``"group"``) for embeddings computed one example at a time.
+embedding depends on the other queries of its batch (transductive evaluation, as in MAML). That
+is not a small effect: scored one query at a time (``evaluate(..., query_batch=1)``), a query
+is normalised with its own statistics alone, and a network trained with batch statistics can
+lose tens of points of accuracy. Where queries arrive one at a time, pass
+``ConvNet4(norm="layer")`` (or ``"group"``): embeddings computed one example at a time, the same
+either way.
 """
 from __future__ import annotations
 
