@@ -301,15 +301,14 @@ class MAML(MetaLearner):
     def batched_meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
         """(1/B) Σᵢ L^Q_i(φᵢ) with all B tasks at once: ``torch.func.vmap`` of :meth:`task_outputs`
         over the leading task dimension of the batch, θ shared. The result is a plain autograd
-        graph of the whole meta-batch; its gradient is the loop's meta-gradient. The logged
+        graph of the whole meta-batch; its gradient is the loop's meta-gradient. The model's
+        outputs are first checked against the task (:func:`check_outputs`) on the first
+        support set, one forward pass without gradients. The logged
         score is the mean over tasks of each task's score, as in the loop."""
         check_batch(batch, self.task_type)
-        try:
-            outputs = torch.func.vmap(self.task_outputs)(batch.support_x, batch.support_y, batch.query_x)
-        except RuntimeError:  # a model whose outputs do not fit the task: say so as the loop would
+        with torch.no_grad():  # outputs that do not fit the task: the loop's error, before vmap's
             check_outputs(self.model(batch.support_x[0]), batch.support_y[0], self.task_type)
-            raise
-        check_outputs(outputs[0], batch.query_y[0], self.task_type)
+        outputs = torch.func.vmap(self.task_outputs)(batch.support_x, batch.support_y, batch.query_x)
         losses = torch.func.vmap(self.loss)(outputs, batch.query_y)
         loss = losses.mean()
         detached = outputs.detach()
