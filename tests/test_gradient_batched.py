@@ -233,3 +233,15 @@ def test_batched_reports_outputs_that_do_not_fit_the_task_like_the_loop():
     learner = MAML(ConvNet4(out_features=2, hidden=8, norm="group").double(), 0.4, batched=True)
     with pytest.raises(ValueError, match="build it with 3 outputs"):
         learner.meta_loss(batch)
+
+
+@pytest.mark.parametrize("model", ["sinusoid_mlp", "convnet_none"])
+def test_batched_validates_every_episode_like_the_loop(model):
+    batch = batch_for(model, tasks=3)
+    batch.query_x[2, 0] = float("nan")
+    errors = []
+    for batched in (False, True):
+        with pytest.raises(ValueError, match="episode 2 of the meta-batch: query_x holds non-finite") as error:
+            make_learner("MAML", model, batched).meta_loss(batch)
+        errors.append(str(error.value))
+    assert errors[0] == errors[1]

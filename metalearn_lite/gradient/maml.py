@@ -136,6 +136,18 @@ def vmap_obstacle(model: nn.Module) -> str | None:
     return None
 
 
+def check_stacked_batch(batch: EpisodeBatch, task_type: str) -> None:
+    """:func:`~metalearn_lite.protocol.check_batch`, with the same errors, cheaper for regression:
+    the episodes of an ``EpisodeBatch`` share their shapes, so when all its inputs are finite the
+    per-episode checks of a regression batch are those of episode 0; otherwise (and for
+    classification, whose labels differ between episodes) every episode is checked."""
+    inputs = (batch.support_x, batch.query_x)
+    if task_type == "regression" and all(isinstance(x, Tensor) and x.is_floating_point() and bool(torch.isfinite(x).all()) for x in inputs):
+        check_batch([batch[0]], task_type)
+    else:
+        check_batch(batch, task_type)
+
+
 def check_steps(inner_steps: object, test_inner_steps: object) -> tuple[int, int]:
     """``inner_steps`` (and ``test_inner_steps``, default the same) must be integers >= 0 (Python
     or NumPy); returned as Python ints."""
@@ -301,11 +313,12 @@ class MAML(MetaLearner):
     def batched_meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
         """(1/B) Σᵢ L^Q_i(φᵢ) with all B tasks at once: ``torch.func.vmap`` of :meth:`task_outputs`
         over the leading task dimension of the batch, θ shared. The result is a plain autograd
-        graph of the whole meta-batch; its gradient is the loop's meta-gradient. The model's
+        graph of the whole meta-batch; its gradient is the loop's meta-gradient. The batch is
+        validated as by the loop (:func:`check_stacked_batch`). The model's
         outputs are first checked against the task (:func:`check_outputs`) on the first
         support set, one forward pass without gradients. The logged
         score is the mean over tasks of each task's score, as in the loop."""
-        check_batch(batch, self.task_type)
+        check_stacked_batch(batch, self.task_type)
         with torch.no_grad():  # outputs that do not fit the task: the loop's error, before vmap's
             check_outputs(self.model(batch.support_x[0]), batch.support_y[0], self.task_type)
         outputs = torch.func.vmap(self.task_outputs)(batch.support_x, batch.support_y, batch.query_x)
@@ -378,4 +391,4 @@ class _Adapted:
         return self.forward(self.params, x)
 
 
-__all__ = ["MAML", "check_batched", "check_model", "check_outputs", "check_step_size", "check_steps", "vmap_obstacle"]
+__all__ = ["MAML", "check_batched", "check_model", "check_stacked_batch", "check_outputs", "check_step_size", "check_steps", "vmap_obstacle"]
