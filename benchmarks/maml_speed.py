@@ -37,7 +37,12 @@ small that the per-task loop is mostly Python overhead:
 * ``sinusoid_batched`` — ``MAML(..., batched=True)``: ``torch.func.vmap`` over the 25 tasks of
   ``torch.func.grad`` + ``functional_call``, one graph for the meta-batch.
 
-Its meta-gradients are checked against ``sinusoid_naive``'s in float64 as well. Memory is the
+Its meta-gradients are checked against ``sinusoid_naive``'s in float64 as well.
+
+A third, **ConvNet4 without BatchNorm** (``norm="group"`` and ``norm="none"``, the Omniglot
+workload above otherwise), where vmap is exact: ``convnet_<norm>_library`` (the default loop)
+against ``convnet_<norm>_batched`` (``batched=True``), to see whether batching pays for a
+network whose convolutions, not Python, dominate. Memory is the
 process's peak resident set size above what it held before the first meta-step
 (``resource.getrusage``), which for a network this small is coarse (page-sized, allocator
 noise): it shows that no variant needs much, not which needs least.
@@ -226,8 +231,15 @@ def check_sinusoid_float64(tasks: int = 5) -> dict[str, float]:
     return diffs
 
 
+CONVNET_VARIANTS = {
+    f"convnet_{norm}_{kind}": (library_meta_loss, {"norm": norm, "batched": kind == "batched"})
+    for norm in ("group", "none") for kind in ("library", "batched")
+}
+
+
 # --- setup ---------------------------------------------------------------------------------------
-def make_problem(tasks: int, ways: int, shots: int, queries: int, hidden: int, dtype=torch.float32, seed: int = 0):
+def make_problem(tasks: int, ways: int, shots: int, queries: int, hidden: int, dtype=torch.float32, seed: int = 0,
+                 norm: str = "batch", batched: bool = False):
     ml.seed_everything(seed)
     classes, per_class = 100, shots + queries
     g = torch.Generator().manual_seed(seed)
@@ -236,7 +248,7 @@ def make_problem(tasks: int, ways: int, shots: int, queries: int, hidden: int, d
     dataset = ml.FewShotDataset(x, torch.arange(classes).repeat_interleave(per_class), [f"c{c}" for c in range(classes)])
     batch = ml.EpisodeSampler(dataset, ways, shots, queries, seed=seed).sample(tasks)
     batch.support_x, batch.query_x = batch.support_x.to(dtype), batch.query_x.to(dtype)
-    learner = MAML(ml.ConvNet4(out_features=ways, hidden=hidden), alpha=ALPHA).to(dtype)
+    learner = MAML(ml.ConvNet4(out_features=ways, hidden=hidden, norm=norm), alpha=ALPHA, batched=batched).to(dtype)
     return learner, batch
 
 
@@ -277,6 +289,9 @@ def run_variant(args) -> dict:
     if args.variant in SINUSOID_VARIANTS:
         fn, options = SINUSOID_VARIANTS[args.variant]
         learner, batch = make_sinusoid_problem(batched=options.get("batched", False))
+    elif args.variant in CONVNET_VARIANTS:
+        fn, options = CONVNET_VARIANTS[args.variant]
+        learner, batch = make_problem(args.tasks, args.ways, args.shots, args.queries, args.hidden, **options)
     else:
         fn, options = VARIANTS[args.variant]
         torch.backends.mkldnn.enabled = options.get("mkldnn", True)
@@ -338,6 +353,39 @@ def sinusoid_report(args) -> dict:
     }
 
 
+def check_convnet_float64(tasks: int = 3, hidden: int = 8) -> dict[str, float]:
+    """Max |batched meta-gradient − the loop's| in float64, for each ConvNet4 normalisation."""
+    diffs = {}
+    for norm in ("group", "none"):
+        loop = meta_gradient(library_meta_loss, *make_problem(tasks, 5, 1, 3, hidden, torch.float64, norm=norm))
+        batched = meta_gradient(library_meta_loss, *make_problem(tasks, 5, 1, 3, hidden, torch.float64, norm=norm, batched=True))
+        diffs[norm] = max(float((a - b).abs().max()) for a, b in zip(loop, batched))
+    return diffs
+
+
+def convnet_report(args) -> dict:
+    """ConvNet4 without BatchNorm: float64 check, then loop and batched timed in their own processes."""
+    correctness = check_convnet_float64()
+    print("ConvNet4 float64 max |Δ meta-gradient| batched vs loop:", correctness, flush=True)
+    assert all(d < 1e-10 for d in correctness.values()), correctness
+    workload = ["--tasks", str(args.tasks), "--ways", str(args.ways), "--shots", str(args.shots),
+                "--queries", str(args.queries), "--hidden", str(args.hidden), "--repeats", str(args.repeats)]
+    rows = []
+    for name in CONVNET_VARIANTS:
+        cmd = [sys.executable, __file__, "--variant", name, "--threads", "1", *workload]
+        row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        del row["seconds_all_runs"]
+        rows.append(row)
+        print(f"{name:22s} {row['seconds_per_meta_step']:.2f} s/meta-step  peak RSS +{row['peak_extra_mib']:.0f} MiB", flush=True)
+    return {
+        "workload": {"model": f"ConvNet4(hidden={args.hidden}, norm='group'/'none')", "tasks": args.tasks, "n_way": args.ways,
+                     "k_shot": args.shots, "queries_per_class": args.queries, "inner_steps": 1, "alpha": ALPHA,
+                     "order": "second (exact MAML)", "dtype": "float32", "threads": 1},
+        "float64_max_abs_diff_batched_vs_loop": correctness,
+        "runs": rows,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=32)
@@ -347,9 +395,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2, help="timed meta-steps per variant (after one warm-up)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--variant", choices=sorted(VARIANTS) + sorted(SINUSOID_VARIANTS))
-    parser.add_argument("--workload", choices=["all", "sinusoid"], default="all",
-                        help="'sinusoid': only the sinusoid MLP part (written to maml_speed_sinusoid.json by default)")
+    parser.add_argument("--variant", choices=sorted(VARIANTS) + sorted(SINUSOID_VARIANTS) + sorted(CONVNET_VARIANTS))
+    parser.add_argument("--workload", choices=["all", "sinusoid", "convnet"], default="all",
+                        help="'sinusoid' / 'convnet': only the sinusoid MLP / the ConvNet4 without BatchNorm part "
+                             "(written to maml_speed_<workload>.json by default)")
     parser.add_argument("--sinusoid-repeats", type=int, default=20, help="timed sinusoid meta-steps per variant")
     parser.add_argument("--save-grad")
     parser.add_argument("--quick", action="store_true", help="a small smoke run (4 tasks, 1 repeat)")
@@ -361,9 +410,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.quick:
         args.tasks, args.repeats, args.sinusoid_repeats = 4, 1, 3
     if args.out is None:
-        args.out = RESULTS if args.workload == "all" else RESULTS.with_name("maml_speed_sinusoid.json")
-    if args.workload == "sinusoid":
-        report = {"machine": machine(os.getloadavg()[0]), "sinusoid": sinusoid_report(args)}
+        args.out = RESULTS if args.workload == "all" else RESULTS.with_name(f"maml_speed_{args.workload}.json")
+    if args.workload != "all":
+        part = sinusoid_report(args) if args.workload == "sinusoid" else convnet_report(args)
+        report = {"machine": machine(os.getloadavg()[0]), args.workload: part}
         report["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -403,6 +453,7 @@ def main(argv: list[str] | None = None) -> None:
         "float64_max_abs_diff_vs_naive": correctness,
         "runs": results,
         "sinusoid": sinusoid_report(args),
+        "convnet": convnet_report(args),
     }
     report["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)

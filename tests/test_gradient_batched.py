@@ -207,10 +207,14 @@ def test_auto_falls_back_to_the_loop_for_batchnorm_bit_for_bit():
     assert all(torch.equal(a, b) for a, b in zip(grads_loop, grads_auto))
 
 
-def test_auto_batches_models_without_batchnorm_and_stacked_batches_only():
+def test_auto_batches_models_without_batchnorm_or_convolutions_and_stacked_batches_only():
     learner = make_learner("MAML", "sinusoid_mlp", "auto")
     batch = sinusoid_batch()
     assert learner.uses_batched(batch)
+    assert make_learner("ANIL", "sinusoid_mlp", "auto").uses_batched(batch)
+    for model in ("convnet_group", "convnet_none"):  # exact, but slower than the loop on CPU
+        assert not make_learner("MAML", model, "auto").uses_batched(image_batch())
+        assert make_learner("MAML", model, True).uses_batched(image_batch())
     episodes = list(batch)  # a plain list of episodes: the loop
     assert not learner.uses_batched(episodes)
     with pytest.raises(ValueError, match="EpisodeBatch.stack"):

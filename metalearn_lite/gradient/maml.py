@@ -75,9 +75,13 @@ gives the same meta-gradient as the loop (checked in float64 to 1e-10 in
   and run the loop under ``"auto"``: vmap's second-order meta-gradient through
   ``F.batch_norm`` with batch statistics is wrong in torch 2.13;
 * so are models with dropout (random numbers drawn inside vmap are not the loop's);
-* ``"auto"`` batches exactly when neither is present and the meta-batch is an
-  :class:`~metalearn_lite.data.episodes.EpisodeBatch` (stacked tensors, so every episode has
-  the same shapes); ``batched=True`` on anything else is a ValueError.
+* ``"auto"`` batches exactly when neither is present, the model has no convolution layer
+  (where it pays: vmap over convolutions was slower than the loop on CPU — ConvNet4 with
+  ``norm="group"``/``"none"``, hidden 64, 4 tasks of 5-way 1-shot, about 1.5× slower in one quick
+  run on the busy machine — while exact), and
+  the meta-batch is an :class:`~metalearn_lite.data.episodes.EpisodeBatch` (stacked tensors,
+  so every episode has the same shapes); ``batched=True`` on anything but an ``EpisodeBatch``
+  is a ValueError, and on convolutional networks without BatchNorm it is allowed (exact).
 
 ``adapt`` (one task, test time) is the same in every mode. On MAML's sinusoid regressor
 (``MLP(1, 1, (40, 40))``, 25 tasks of K = 10, one inner step, 1 thread) the batched meta-step
@@ -197,7 +201,8 @@ class MAML(MetaLearner):
     cheap in either case. ``batched`` chooses how :meth:`meta_loss` goes over the tasks of a
     meta-batch: ``False`` (default) a per-task loop, ``True`` all tasks at once with
     ``torch.func.vmap`` (refused for models with BatchNorm or dropout), ``"auto"`` vmap exactly
-    when ``True`` would be allowed and the batch is an ``EpisodeBatch`` (module docstring).
+    when ``True`` would be allowed, the model has no convolution (vmap was slower there on CPU)
+    and the batch is an ``EpisodeBatch`` (module docstring).
 
     Example::
 
@@ -302,7 +307,7 @@ class MAML(MetaLearner):
     def uses_batched(self, batch: object) -> bool:
         """Whether :meth:`meta_loss` takes the batched (vmap) path for ``batch``: ``batched=True``
         (then ``batch`` must be an ``EpisodeBatch``), or ``"auto"`` with an ``EpisodeBatch`` and a
-        model without BatchNorm or dropout (:func:`vmap_obstacle`)."""
+        model without BatchNorm or dropout (:func:`vmap_obstacle`) and without convolutions."""
         if self.batched is False:
             return False
         stacked = isinstance(batch, EpisodeBatch)
@@ -313,7 +318,8 @@ class MAML(MetaLearner):
                     f"{type(batch).__name__}; stack them with EpisodeBatch.stack(episodes) or use batched='auto'"
                 )
             return True
-        return stacked and vmap_obstacle(self.model) is None
+        convolutional = any(isinstance(layer, nn.modules.conv._ConvNd) for layer in self.model.modules())
+        return stacked and not convolutional and vmap_obstacle(self.model) is None
 
     def batched_meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
         """(1/B) Σᵢ L^Q_i(φᵢ) with all B tasks at once: ``torch.func.vmap`` of :meth:`task_outputs`
