@@ -28,10 +28,30 @@ Variants (each is timed in its own subprocess, so that its peak memory is its ow
 * ``no_mkldnn``     — the library with ``torch.backends.mkldnn.enabled = False``.
 * each of ``naive``/``library`` again with 2 intra-op threads (``torch.set_num_threads``).
 
+A second workload, **MAML's sinusoid regressor** (``MLP(1, 1, (40, 40))``, 25 tasks of K = 10
+support and 10 query points, one inner step, α = 0.01, MSE, 1 thread), where the network is so
+small that the per-task loop is mostly Python overhead:
+
+* ``sinusoid_naive``   — the textbook per-task loop (what learn2learn and higher do), written out.
+* ``sinusoid_library`` — ``MAML(..., task_type="regression")``: the library's default loop.
+* ``sinusoid_batched`` — ``MAML(..., batched=True)``: ``torch.func.vmap`` over the 25 tasks of
+  ``torch.func.grad`` + ``functional_call``, one graph for the meta-batch.
+
+Its meta-gradients are checked against ``sinusoid_naive``'s in float64 as well.
+
+A third, **ConvNet4 without BatchNorm** (``norm="group"`` and ``norm="none"``, the Omniglot
+workload above otherwise), where vmap is exact: ``convnet_<norm>_library`` (the default loop)
+against ``convnet_<norm>_batched`` (``batched=True``), to see whether batching pays for a
+network whose convolutions, not Python, dominate. Memory is the
+process's peak resident set size above what it held before the first meta-step
+(``resource.getrusage``), which for a network this small is coarse (page-sized, allocator
+noise): it shows that no variant needs much, not which needs least.
+
 Correctness first: every variant's meta-gradient is compared with ``naive``'s in float64 on a
 small meta-batch (must agree to 1e-5), and in float32 on the benchmark workload (reported).
 Results go to ``benchmarks/results/maml_speed.json``. Run: ``python benchmarks/maml_speed.py``
-(``--quick`` for a smoke run).
+(``--quick`` for a smoke run; ``--workload sinusoid`` for the sinusoid part alone, written to
+``benchmarks/results/maml_speed_sinusoid.json``).
 """
 from __future__ import annotations
 
@@ -167,8 +187,59 @@ VARIANTS = {
 }
 
 
+# --- the sinusoid workload -------------------------------------------------------------------------
+SINUSOID_ALPHA = 0.01
+
+
+def naive_sinusoid_meta_loss(learner: MAML, batch) -> torch.Tensor:
+    """The textbook loop on regression: per task, φ = θ − α∇L_S(θ) with create_graph=True, then L_Q(φ)."""
+    theta = dict(learner.model.named_parameters())
+    total = 0.0
+    for i in range(len(batch)):
+        support = F.mse_loss(functional_call(learner.model, theta, (batch.support_x[i],)), batch.support_y[i])
+        grads = torch.autograd.grad(support, list(theta.values()), create_graph=True)
+        phi = {name: p - SINUSOID_ALPHA * g for (name, p), g in zip(theta.items(), grads)}
+        total = total + F.mse_loss(functional_call(learner.model, phi, (batch.query_x[i],)), batch.query_y[i])
+    return total / len(batch)
+
+
+SINUSOID_VARIANTS = {
+    "sinusoid_naive": (naive_sinusoid_meta_loss, {}),
+    "sinusoid_library": (library_meta_loss, {}),
+    "sinusoid_batched": (library_meta_loss, {"batched": True}),
+}
+
+
+def make_sinusoid_problem(tasks: int = 25, k_shot: int = 10, batched: bool = False, dtype=torch.float32, seed: int = 0):
+    """MAML's sinusoid regressor and one meta-batch of ``tasks`` sinusoids from ``ml.SinusoidTasks``
+    (amplitude in [0.1, 5], phase in [0, π], x in [−5, 5]), K = ``k_shot`` support and K query points each."""
+    ml.seed_everything(seed)
+    batch = ml.SinusoidTasks(k_shot=k_shot, q_queries=k_shot, seed=seed).sample(tasks)
+    for name in ("support_x", "support_y", "query_x", "query_y"):
+        setattr(batch, name, getattr(batch, name).to(dtype))
+    learner = MAML(ml.MLP(1, 1, (40, 40)), alpha=SINUSOID_ALPHA, task_type="regression", batched=batched).to(dtype)
+    return learner, batch
+
+
+def check_sinusoid_float64(tasks: int = 5) -> dict[str, float]:
+    """Max |meta-gradient − sinusoid_naive's| in float64, for each sinusoid variant."""
+    diffs = {}
+    reference = meta_gradient(naive_sinusoid_meta_loss, *make_sinusoid_problem(tasks, dtype=torch.float64))
+    for name, (fn, options) in SINUSOID_VARIANTS.items():
+        grads = meta_gradient(fn, *make_sinusoid_problem(tasks, batched=options.get("batched", False), dtype=torch.float64))
+        diffs[name] = max(float((a - b).abs().max()) for a, b in zip(grads, reference))
+    return diffs
+
+
+CONVNET_VARIANTS = {
+    f"convnet_{norm}_{kind}": (library_meta_loss, {"norm": norm, "batched": kind == "batched"})
+    for norm in ("group", "none") for kind in ("library", "batched")
+}
+
+
 # --- setup ---------------------------------------------------------------------------------------
-def make_problem(tasks: int, ways: int, shots: int, queries: int, hidden: int, dtype=torch.float32, seed: int = 0):
+def make_problem(tasks: int, ways: int, shots: int, queries: int, hidden: int, dtype=torch.float32, seed: int = 0,
+                 norm: str = "batch", batched: bool = False):
     ml.seed_everything(seed)
     classes, per_class = 100, shots + queries
     g = torch.Generator().manual_seed(seed)
@@ -177,7 +248,7 @@ def make_problem(tasks: int, ways: int, shots: int, queries: int, hidden: int, d
     dataset = ml.FewShotDataset(x, torch.arange(classes).repeat_interleave(per_class), [f"c{c}" for c in range(classes)])
     batch = ml.EpisodeSampler(dataset, ways, shots, queries, seed=seed).sample(tasks)
     batch.support_x, batch.query_x = batch.support_x.to(dtype), batch.query_x.to(dtype)
-    learner = MAML(ml.ConvNet4(out_features=ways, hidden=hidden), alpha=ALPHA).to(dtype)
+    learner = MAML(ml.ConvNet4(out_features=ways, hidden=hidden, norm=norm), alpha=ALPHA, batched=batched).to(dtype)
     return learner, batch
 
 
@@ -215,9 +286,16 @@ def rss_mib() -> float:
 # --- one variant, in its own process -----------------------------------------------------------------
 def run_variant(args) -> dict:
     torch.set_num_threads(args.threads)
-    fn, options = VARIANTS[args.variant]
-    torch.backends.mkldnn.enabled = options.get("mkldnn", True)
-    learner, batch = make_problem(args.tasks, args.ways, args.shots, args.queries, args.hidden)
+    if args.variant in SINUSOID_VARIANTS:
+        fn, options = SINUSOID_VARIANTS[args.variant]
+        learner, batch = make_sinusoid_problem(batched=options.get("batched", False))
+    elif args.variant in CONVNET_VARIANTS:
+        fn, options = CONVNET_VARIANTS[args.variant]
+        learner, batch = make_problem(args.tasks, args.ways, args.shots, args.queries, args.hidden, **options)
+    else:
+        fn, options = VARIANTS[args.variant]
+        torch.backends.mkldnn.enabled = options.get("mkldnn", True)
+        learner, batch = make_problem(args.tasks, args.ways, args.shots, args.queries, args.hidden)
     if options.get("channels_last"):
         learner.to(memory_format=torch.channels_last)
     rss_before = rss_mib()
@@ -242,6 +320,72 @@ def run_variant(args) -> dict:
     }
 
 
+def machine(load_at_start: float) -> dict:
+    return {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(),
+            "load_average_1min_at_start": load_at_start, "processor": platform.processor() or platform.machine()}
+
+
+def sinusoid_report(args) -> dict:
+    """The sinusoid workload: float64 check, then each variant timed in its own process (1 thread)."""
+    correctness = check_sinusoid_float64()
+    print("sinusoid float64 max |Δ meta-gradient| vs naive:", correctness, flush=True)
+    assert all(d < 1e-10 for d in correctness.values()), correctness
+    rows, tmp = [], Path(tempfile.mkdtemp(prefix="maml_speed_sinusoid_"))
+    for name in SINUSOID_VARIANTS:
+        grad_file = tmp / f"{name}.pt"
+        cmd = [sys.executable, __file__, "--variant", name, "--threads", "1", "--repeats", str(args.sinusoid_repeats),
+               "--save-grad", str(grad_file)]
+        row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        grads, reference = torch.load(grad_file), torch.load(tmp / "sinusoid_naive.pt")
+        row["float32_max_abs_diff_vs_naive"] = max(float((a - b).abs().max()) for a, b in zip(grads, reference))
+        del row["seconds_all_runs"]
+        rows.append(row)
+        print(f"{name:17s} {1000 * row['seconds_per_meta_step']:.2f} ms/meta-step  peak RSS +{row['peak_extra_mib']:.0f} MiB  "
+              f"|Δgrad| {row['float32_max_abs_diff_vs_naive']:.1e}", flush=True)
+    base = rows[0]["seconds_per_meta_step"]
+    for row in rows:
+        row["speedup_vs_naive"] = base / row["seconds_per_meta_step"]
+    return {
+        "workload": {"model": "MLP(1, 1, (40, 40))", "tasks": 25, "k_shot": 10, "k_query": 10, "inner_steps": 1,
+                     "alpha": SINUSOID_ALPHA, "order": "second (exact MAML)", "dtype": "float32", "threads": 1},
+        "float64_max_abs_diff_vs_naive": correctness,
+        "runs": rows,
+    }
+
+
+def check_convnet_float64(tasks: int = 3, hidden: int = 8) -> dict[str, float]:
+    """Max |batched meta-gradient − the loop's| in float64, for each ConvNet4 normalisation."""
+    diffs = {}
+    for norm in ("group", "none"):
+        loop = meta_gradient(library_meta_loss, *make_problem(tasks, 5, 1, 3, hidden, torch.float64, norm=norm))
+        batched = meta_gradient(library_meta_loss, *make_problem(tasks, 5, 1, 3, hidden, torch.float64, norm=norm, batched=True))
+        diffs[norm] = max(float((a - b).abs().max()) for a, b in zip(loop, batched))
+    return diffs
+
+
+def convnet_report(args) -> dict:
+    """ConvNet4 without BatchNorm: float64 check, then loop and batched timed in their own processes."""
+    correctness = check_convnet_float64()
+    print("ConvNet4 float64 max |Δ meta-gradient| batched vs loop:", correctness, flush=True)
+    assert all(d < 1e-10 for d in correctness.values()), correctness
+    workload = ["--tasks", str(args.tasks), "--ways", str(args.ways), "--shots", str(args.shots),
+                "--queries", str(args.queries), "--hidden", str(args.hidden), "--repeats", str(args.repeats)]
+    rows = []
+    for name in CONVNET_VARIANTS:
+        cmd = [sys.executable, __file__, "--variant", name, "--threads", "1", *workload]
+        row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        del row["seconds_all_runs"]
+        rows.append(row)
+        print(f"{name:22s} {row['seconds_per_meta_step']:.2f} s/meta-step  peak RSS +{row['peak_extra_mib']:.0f} MiB", flush=True)
+    return {
+        "workload": {"model": f"ConvNet4(hidden={args.hidden}, norm='group'/'none')", "tasks": args.tasks, "n_way": args.ways,
+                     "k_shot": args.shots, "queries_per_class": args.queries, "inner_steps": 1, "alpha": ALPHA,
+                     "order": "second (exact MAML)", "dtype": "float32", "threads": 1},
+        "float64_max_abs_diff_batched_vs_loop": correctness,
+        "runs": rows,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=32)
@@ -251,16 +395,30 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=2, help="timed meta-steps per variant (after one warm-up)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--variant", choices=sorted(VARIANTS))
+    parser.add_argument("--variant", choices=sorted(VARIANTS) + sorted(SINUSOID_VARIANTS) + sorted(CONVNET_VARIANTS))
+    parser.add_argument("--workload", choices=["all", "sinusoid", "convnet"], default="all",
+                        help="'sinusoid' / 'convnet': only the sinusoid MLP / the ConvNet4 without BatchNorm part "
+                             "(written to maml_speed_<workload>.json by default)")
+    parser.add_argument("--sinusoid-repeats", type=int, default=20, help="timed sinusoid meta-steps per variant")
     parser.add_argument("--save-grad")
     parser.add_argument("--quick", action="store_true", help="a small smoke run (4 tasks, 1 repeat)")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if args.variant is not None:  # child process: time one variant, print JSON
         print(json.dumps(run_variant(args)))
         return
     if args.quick:
-        args.tasks, args.repeats = 4, 1
+        args.tasks, args.repeats, args.sinusoid_repeats = 4, 1, 3
+    if args.out is None:
+        args.out = RESULTS if args.workload == "all" else RESULTS.with_name(f"maml_speed_{args.workload}.json")
+    if args.workload != "all":
+        part = sinusoid_report(args) if args.workload == "sinusoid" else convnet_report(args)
+        report = {"machine": machine(os.getloadavg()[0]), args.workload: part}
+        report["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.out}")
+        return
 
     load_at_start = os.getloadavg()[0]  # the CPU may be shared: timings are only comparable within one run
     correctness = check_float64()
@@ -291,12 +449,13 @@ def main(argv: list[str] | None = None) -> None:
         "workload": {"model": f"ConvNet4(hidden={args.hidden}, norm='batch')", "tasks": args.tasks, "n_way": args.ways,
                      "k_shot": args.shots, "queries_per_class": args.queries, "inner_steps": 1, "alpha": ALPHA,
                      "order": "second (exact MAML)", "dtype": "float32"},
-        "machine": {"torch": torch.__version__, "python": platform.python_version(), "cpus": os.cpu_count(), "load_average_1min_at_start": load_at_start,
-                    "load_average_1min_at_end": os.getloadavg()[0],
-                    "processor": platform.processor() or platform.machine()},
+        "machine": machine(load_at_start),
         "float64_max_abs_diff_vs_naive": correctness,
         "runs": results,
+        "sinusoid": sinusoid_report(args),
+        "convnet": convnet_report(args),
     }
+    report["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

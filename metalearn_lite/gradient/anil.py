@@ -29,6 +29,7 @@ class ANIL(MAML):
 
     E.g. ``ANIL(ConvNet4(), nn.Linear(64, n_way), alpha=0.4)``. Parameters are named
     ``"body.…"`` and ``"head.…"`` (``self.model`` is ``Sequential(body=body, head=head)``).
+    ``batched`` is :class:`MAML`'s; a BatchNorm or dropout layer in the body or the head counts.
     """
 
     def __init__(
@@ -41,10 +42,11 @@ class ANIL(MAML):
         first_order: bool = False,
         task_type: str = "classification",
         backward_per_task: bool = True,
+        batched: bool | str = False,
     ) -> None:
         body, head = check_model(body, "body"), check_model(head, "head")
         model = nn.Sequential(OrderedDict(body=body, head=head))
-        super().__init__(model, alpha, inner_steps, test_inner_steps, first_order, task_type, backward_per_task)
+        super().__init__(model, alpha, inner_steps, test_inner_steps, first_order, task_type, backward_per_task, batched)
 
     @property
     def body(self) -> nn.Module:
@@ -68,6 +70,12 @@ class ANIL(MAML):
         phi_head = self.inner_loop(self.head_theta(), self.body(support_x), support_y)
         body = {f"body.{name}": p for name, p in self.body.named_parameters() if p.requires_grad}
         return {**body, **{f"head.{name}": p for name, p in phi_head.items()}}
+
+    def task_outputs(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+        """One task, functionally (mapped over the tasks by the batched meta-loss):
+        head(φ_h) ∘ body(θ_b) on ``query_x``, φ_h adapted on the support features."""
+        phi_head = self.functional_inner_loop(self.head_theta(), self.body(support_x), support_y)
+        return self.forward_with(phi_head, self.body(query_x))
 
     def adapt(self, support_x: Tensor, support_y: Tensor) -> Predictor:
         """Adapt the head on the support features; the predictor is head(φ_h) ∘ body(θ_b)."""

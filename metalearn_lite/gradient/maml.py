@@ -52,13 +52,43 @@ loop too).
 15 queries, 2 shared CPU cores). The straightforward per-task loop stays: neither folding all
 tasks into one graph with grouped convolutions (1.6× *slower*, more memory), nor
 ``channels_last`` (no change), nor disabling MKL-DNN (slower) beat it; a second intra-op thread
-was 4× slower on the busy shared machine. ``torch.func.vmap`` over tasks is slower on CPU and,
-through BatchNorm, gives a wrong second-order meta-gradient in torch 2.13, so it is not used.
+was 4× slower on the busy shared machine. ``torch.func.vmap`` over tasks is slower on CPU for this
+network and, through BatchNorm, gives a wrong second-order meta-gradient in torch 2.13, so it
+is not used here (it is refused for BatchNorm; see *Batched tasks* below for where it pays).
 An exact variant that never differentiates through the inner graph (query gradient at a
 detached φ, then an explicit forward-over-reverse Hessian-vector product on the support set)
 was not faster either, and first-order MAML — the floor for any exact scheme — is within the
 timing noise of the naive loop: the forward and backward passes over the query images dominate.
 What did pay is memory: one backward per task cut the peak from ~2 GB to ~0.17 GB extra.
+
+**Batched tasks** (``batched=True`` or ``"auto"``; the default ``False`` is the loop above,
+unchanged). For small networks the loop is mostly Python overhead, so :meth:`MAML.meta_loss`
+can instead evaluate all B tasks of the meta-batch at once with ``torch.func.vmap`` over the
+task dimension of a per-task function that runs the inner loop with ``torch.func.grad``
+(φᵢ = θ − α ∇_θ L^S_i(θ), the gradient detached for first-order MAML) and scores the query set
+at φᵢ with ``functional_call``. θ is shared by all tasks (not batched); the returned meta-loss
+(1/B) Σᵢ L^Q_i(φᵢ) is an ordinary autograd graph of the whole meta-batch, so ``backward()``
+gives the same meta-gradient as the loop (checked in float64 to 1e-10 in
+``tests/test_gradient_batched.py``), with the memory of the loop's full meta-batch graph
+(``backward_per_task=False``) rather than of one task. It is used only where it is exact:
+
+* models with a BatchNorm layer are refused by ``batched=True`` (a ValueError naming the fix)
+  and run the loop under ``"auto"``: vmap's second-order meta-gradient through
+  ``F.batch_norm`` with batch statistics is wrong in torch 2.13;
+* so are models with dropout (random numbers drawn inside vmap are not the loop's);
+* ``"auto"`` batches exactly when neither is present, the model has no convolution layer
+  (where it pays: vmap over convolutions was slower than the loop on CPU — ConvNet4 with
+  ``norm="group"``/``"none"``, hidden 64, 4 tasks of 5-way 1-shot, about 1.5× slower in one quick
+  run on the busy machine — while exact), and
+  the meta-batch is an :class:`~metalearn_lite.data.episodes.EpisodeBatch` (stacked tensors,
+  so every episode has the same shapes); ``batched=True`` on anything but an ``EpisodeBatch``
+  is a ValueError, and on convolutional networks without BatchNorm it is allowed (exact).
+
+``adapt`` (one task, test time) is the same in every mode. On MAML's sinusoid regressor
+(``MLP(1, 1, (40, 40))``, 25 tasks of K = 10, one inner step, 1 thread) the batched meta-step
+took 2.9 ms against 30 ms for a textbook per-task loop and 54 ms for this library's loop, in one
+quick run on a busy shared 2-core machine (``benchmarks/maml_speed.py --workload sinusoid``,
+``benchmarks/results/maml_speed_sinusoid.json``).
 """
 from __future__ import annotations
 
@@ -88,6 +118,44 @@ def check_model(model: object, name: str = "model") -> nn.Module:
                 "normalisation (ConvNet4(norm='group'/'layer'))"
             )
     return model
+
+
+BATCHED_CHOICES = (False, True, "auto")
+
+
+def check_batched(batched: object) -> bool | str:
+    """``batched`` must be ``False``, ``True`` or ``"auto"``."""
+    if not any(batched is choice or (isinstance(batched, str) and batched == choice) for choice in BATCHED_CHOICES):
+        raise ValueError(f"batched must be False, True or 'auto', got {batched!r}")
+    return batched
+
+
+def vmap_obstacle(model: nn.Module) -> str | None:
+    """Why the tasks of a meta-batch cannot be batched exactly with ``torch.func.vmap`` through
+    ``model`` (a BatchNorm or dropout layer), or ``None`` when they can."""
+    for layer_name, layer in model.named_modules():
+        name = layer_name or type(layer).__name__
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            return (
+                f"{name} is a BatchNorm layer: vmap's second-order meta-gradient through batch statistics is wrong "
+                "in torch 2.13; use batched=False (the per-task loop) or a per-example normalisation "
+                "(ConvNet4(norm='group'/'layer'/'none'))"
+            )
+        if isinstance(layer, nn.modules.dropout._DropoutNd) and layer.p > 0:
+            return f"{name} is a dropout layer: vmap does not draw the loop's random numbers; use batched=False"
+    return None
+
+
+def check_stacked_batch(batch: EpisodeBatch, task_type: str) -> None:
+    """:func:`~metalearn_lite.protocol.check_batch`, with the same errors, cheaper for regression:
+    the episodes of an ``EpisodeBatch`` share their shapes, so when all its inputs are finite the
+    per-episode checks of a regression batch are those of episode 0; otherwise (and for
+    classification, whose labels differ between episodes) every episode is checked."""
+    inputs = (batch.support_x, batch.query_x)
+    if task_type == "regression" and all(isinstance(x, Tensor) and x.is_floating_point() and bool(torch.isfinite(x).all()) for x in inputs):
+        check_batch([batch[0]], task_type)
+    else:
+        check_batch(batch, task_type)
 
 
 def check_steps(inner_steps: object, test_inner_steps: object) -> tuple[int, int]:
@@ -131,7 +199,11 @@ class MAML(MetaLearner):
     ``first_order=True`` drops the second-order terms (FOMAML). The inner loop adapts every
     trainable parameter, BatchNorm's scale and shift included (see the module docstring). At
     test time (``eval()``) the inner gradients are never differentiated again, so adaptation is
-    cheap in either case.
+    cheap in either case. ``batched`` chooses how :meth:`meta_loss` goes over the tasks of a
+    meta-batch: ``False`` (default) a per-task loop, ``True`` all tasks at once with
+    ``torch.func.vmap`` (refused for models with BatchNorm or dropout), ``"auto"`` vmap exactly
+    when ``True`` would be allowed, the model has no convolution (vmap was slower there on CPU)
+    and the batch is an ``EpisodeBatch`` (module docstring).
 
     Example::
 
@@ -151,6 +223,7 @@ class MAML(MetaLearner):
         first_order: bool = False,
         task_type: str = "classification",
         backward_per_task: bool = True,
+        batched: bool | str = False,
     ) -> None:
         super().__init__(task_type)
         self.model = check_model(model)
@@ -158,11 +231,14 @@ class MAML(MetaLearner):
         self.inner_steps, self.test_inner_steps = check_steps(inner_steps, test_inner_steps)
         self.first_order = bool(first_order)
         self.backward_per_task = bool(backward_per_task)
+        self.batched = check_batched(batched)
+        if self.batched is True and (obstacle := vmap_obstacle(self.model)) is not None:
+            raise ValueError(f"batched=True cannot be exact for this model: {obstacle}")
 
     def extra_repr(self) -> str:
         return (
             f"alpha={self.alpha}, inner_steps={self.inner_steps}, test_inner_steps={self.test_inner_steps}, "
-            f"first_order={self.first_order}, task_type={self.task_type!r}"
+            f"first_order={self.first_order}, task_type={self.task_type!r}, batched={self.batched!r}"
         )
 
     # --- θ and the network evaluated at other weights ------------------------------------------
@@ -207,6 +283,66 @@ class MAML(MetaLearner):
                 phi = self.update(phi, grads)
         return phi
 
+    def functional_inner_loop(self, params: Params, x: Tensor, y: Tensor) -> Params:
+        """The same φ as :meth:`inner_loop` (``steps`` times φ = update(φ, ∇_φ L(f(x; φ), y))),
+        written with ``torch.func.grad`` so that it can run under ``torch.func.vmap``; the inner
+        gradient is detached (∂φ/∂θ = I) exactly when :meth:`inner_loop` takes it without
+        ``create_graph``: first-order MAML and ``eval()`` mode. Used by the batched meta-loss only."""
+        detach = not (self.training and not self.first_order)
+
+        def support_loss(phi: Params) -> Tensor:
+            return self.loss(self.forward_with(phi, x), y)
+
+        phi = dict(params)
+        with torch.enable_grad():
+            for _ in range(self.steps):
+                grads = torch.func.grad(support_loss)(phi)
+                phi = self.update(phi, tuple(grads[name].detach() if detach else grads[name] for name in phi))
+        return phi
+
+    def task_outputs(self, support_x: Tensor, support_y: Tensor, query_x: Tensor) -> Tensor:
+        """One task, functionally: f(query_x; φ) with φ = :meth:`functional_inner_loop` from θ.
+        The batched meta-loss maps this over the tasks with ``torch.func.vmap`` (ANIL overrides it)."""
+        return self.forward_with(self.functional_inner_loop(self.theta(), support_x, support_y), query_x)
+
+    def uses_batched(self, batch: object) -> bool:
+        """Whether :meth:`meta_loss` takes the batched (vmap) path for ``batch``: ``batched=True``
+        (then ``batch`` must be an ``EpisodeBatch``), or ``"auto"`` with an ``EpisodeBatch`` and a
+        model without BatchNorm or dropout (:func:`vmap_obstacle`) and without convolutions."""
+        if self.batched is False:
+            return False
+        stacked = isinstance(batch, EpisodeBatch)
+        if self.batched is True:
+            if not stacked:
+                raise ValueError(
+                    f"batched=True needs an EpisodeBatch (episodes stacked, all of the same shapes), got "
+                    f"{type(batch).__name__}; stack them with EpisodeBatch.stack(episodes) or use batched='auto'"
+                )
+            return True
+        convolutional = any(isinstance(layer, nn.modules.conv._ConvNd) for layer in self.model.modules())
+        return stacked and not convolutional and vmap_obstacle(self.model) is None
+
+    def batched_meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
+        """(1/B) Σᵢ L^Q_i(φᵢ) with all B tasks at once: ``torch.func.vmap`` of :meth:`task_outputs`
+        over the leading task dimension of the batch, θ shared. The result is a plain autograd
+        graph of the whole meta-batch; its gradient is the loop's meta-gradient. The batch is
+        validated as by the loop (:func:`check_stacked_batch`). The model's
+        outputs are first checked against the task (:func:`check_outputs`) on the first
+        support set, one forward pass without gradients. The logged
+        score is the mean over tasks of each task's score, as in the loop."""
+        check_stacked_batch(batch, self.task_type)
+        with torch.no_grad():  # outputs that do not fit the task: the loop's error, before vmap's
+            check_outputs(self.model(batch.support_x[0]), batch.support_y[0], self.task_type)
+        outputs = torch.func.vmap(self.task_outputs)(batch.support_x, batch.support_y, batch.query_x)
+        losses = torch.func.vmap(self.loss)(outputs, batch.query_y)
+        loss = losses.mean()
+        detached = outputs.detach()
+        if self.task_type == "classification":
+            scores = (detached.argmax(-1) == batch.query_y).float().flatten(1).mean(1)
+        else:
+            scores = (detached - batch.query_y).pow(2).flatten(1).mean(1)
+        return loss, {"loss": float(loss.detach()), score_name(self.task_type): float(scores.mean())}
+
     # --- the protocol -----------------------------------------------------------------------------
     def adapted_params(self, support_x: Tensor, support_y: Tensor) -> Params:
         """φ for this support set: :meth:`inner_loop` started from θ."""
@@ -230,8 +366,12 @@ class MAML(MetaLearner):
         (12× less for a 32-task Omniglot meta-batch, at the same speed:
         ``benchmarks/maml_speed.py``). The surrogate cannot be differentiated twice; pass
         ``backward_per_task=False`` for the plain loop. Either way the batch is validated first
-        (:func:`~metalearn_lite.protocol.check_batch`).
+        (:func:`~metalearn_lite.protocol.check_batch`). When :meth:`uses_batched` says so
+        (``batched=True``/``"auto"``), the tasks are instead evaluated all at once by
+        :meth:`batched_meta_loss` (one graph of the whole meta-batch, differentiable as usual).
         """
+        if self.uses_batched(batch):
+            return self.batched_meta_loss(batch)
         if not self.backward_per_task or not torch.is_grad_enabled():
             return super().meta_loss(batch)
         check_batch(batch, self.task_type)
@@ -263,4 +403,4 @@ class _Adapted:
         return self.forward(self.params, x)
 
 
-__all__ = ["MAML", "check_model", "check_outputs", "check_step_size", "check_steps"]
+__all__ = ["MAML", "check_batched", "check_model", "check_stacked_batch", "check_outputs", "check_step_size", "check_steps", "vmap_obstacle"]

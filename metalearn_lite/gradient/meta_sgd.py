@@ -28,7 +28,8 @@ class MetaSGD(MAML):
 
     The step sizes are ``self.alphas`` (an ``nn.ParameterDict``, keys are the parameter names
     with ``"."`` written ``"/"``), trained by :func:`metalearn_lite.meta_train` like θ;
-    :meth:`step_sizes` returns them keyed by the model's parameter names.
+    :meth:`step_sizes` returns them keyed by the model's parameter names. ``batched`` is
+    :class:`MAML`'s: under vmap the learned α is shared by all tasks, like θ.
     """
 
     def __init__(
@@ -40,8 +41,9 @@ class MetaSGD(MAML):
         first_order: bool = False,
         task_type: str = "classification",
         backward_per_task: bool = True,
+        batched: bool | str = False,
     ) -> None:
-        super().__init__(model, alpha, inner_steps, test_inner_steps, first_order, task_type, backward_per_task)
+        super().__init__(model, alpha, inner_steps, test_inner_steps, first_order, task_type, backward_per_task, batched)
         self.alphas = nn.ParameterDict(
             {_key(name): nn.Parameter(torch.full_like(p.detach(), self.alpha)) for name, p in self.theta().items()}
         )
