@@ -119,7 +119,8 @@ def koch_affine(x: Tensor, generator: torch.Generator, degrees: float = 10.0, sh
     return F.grid_sample(x, grid, padding_mode="zeros", align_corners=False)
 
 
-def verification_pairs(support_y: Tensor, query_y: Tensor, balance: bool = True) -> tuple[Tensor, Tensor]:
+def verification_pairs(support_y: Tensor, query_y: Tensor, balance: bool = True,
+                       dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
     """The (query, support) pairs of an episode: labels ``same`` ``(Q, S)`` and loss weights ``(Q, S)``.
 
     ``same[q, i]`` is 1.0 when query q and support image i have the same class, else 0.0. With
@@ -127,9 +128,9 @@ def verification_pairs(support_y: Tensor, query_y: Tensor, balance: bool = True)
     together weight ½ (each same pair ``1 / (2 · #same)``, each different pair
     ``1 / (2 · #different)``); a group that is empty gives its half to the other. Without
     ``balance`` every pair weighs ``1 / (Q·S)``. The weights sum to 1, so ``Σ weight · BCE`` is
-    the loss.
+    the loss. Both are of ``dtype`` (default: torch's default dtype).
     """
-    same = (query_y[:, None] == support_y[None, :]).to(torch.get_default_dtype())
+    same = (query_y[:, None] == support_y[None, :]).to(dtype or torch.get_default_dtype())
     if not balance:
         return same, torch.full_like(same, 1 / same.numel())
     n_same, n_diff = same.sum(), (1 - same).sum()
@@ -207,8 +208,7 @@ class SiameseNetwork(MetaLearner):
 
     def verification_loss(self, pair_logits: Tensor, support_y: Tensor, query_y: Tensor) -> Tensor:
         """Weighted binary cross-entropy of the (query, support) pairs (:func:`verification_pairs`)."""
-        same, weight = verification_pairs(support_y, query_y, self.balance)
-        same, weight = same.to(pair_logits), weight.to(pair_logits)
+        same, weight = verification_pairs(support_y, query_y, self.balance, dtype=pair_logits.dtype)
         return (weight * F.binary_cross_entropy_with_logits(pair_logits, same, reduction="none")).sum()
 
     def meta_loss(self, batch) -> tuple[Tensor, dict[str, float]]:
@@ -221,8 +221,8 @@ class SiameseNetwork(MetaLearner):
             losses.append(self.verification_loss(logits, episode.support_y, episode.query_y))
             with torch.no_grad():
                 accuracies.append(task_score("classification", class_max(logits, episode.support_y, n_way), episode.query_y))
-                same, weight = verification_pairs(episode.support_y, episode.query_y, balance=True)
-                pair_accuracies.append(float((weight.to(logits) * ((logits > 0).to(logits) == same.to(logits))).sum()))
+                same, weight = verification_pairs(episode.support_y, episode.query_y, balance=True, dtype=logits.dtype)
+                pair_accuracies.append(float((weight * ((logits > 0).to(logits.dtype) == same)).sum()))
         loss = torch.stack(losses).mean()
         count = len(losses)
         return loss, {"loss": float(loss.detach()), "accuracy": sum(accuracies) / count,
