@@ -11,7 +11,7 @@ and the predictor compares each query with it.
   (:func:`prototype_linear_classifier`, eq. 8).
 * :class:`RelationNetwork` — Sung et al. (2018): a learned relation module scores the
   concatenated feature maps of (class, query) pairs in [0, 1], trained with MSE to one-hot labels.
-* :class:`SiameseNetwork` — Koch, Zemel & Salakhutdinov (2015): p(same) = σ(Σⱼ αⱼ |f(x₁)ⱼ − f(x₂)ⱼ| + b),
+* :class:`SiameseNetwork` — Koch, Zemel & Salakhutdinov (2015): ``p(same) = σ(Σⱼ αⱼ |f(x₁)ⱼ − f(x₂)ⱼ| + b)``,
   trained with binary cross-entropy on same/different (query, support) pairs (optionally under
   Koch's affine distortions, :func:`koch_affine`); a query gets the class of its most similar
   support image.

@@ -3,12 +3,12 @@ Networks for One-shot Image Recognition").
 
 Learn **verification** — "are these two images of the same character?" — and use it for one-shot
 classification. Twin copies of one network f (shared weights) embed the two images; the model's
-probability that they show the same class is (Koch et al., eq. 1 of Section 3.1)::
+probability that they show the same class is (Koch et al., Section 3.1)::
 
     p(x₁, x₂) = σ( Σ_j α_j |f(x₁)_j − f(x₂)_j| + b )
 
 the component-wise L1 distance of the embeddings, weighted by learned α_j, then a sigmoid σ. We
-keep a bias b (``nn.Linear(D, 1)``); the paper's formula has none. The distance |h₁ − h₂| is
+keep a bias b (``nn.Linear(D, 1)``); the paper's formula has none. The distance ``|h₁ − h₂|`` is
 symmetric, so ``p(x₁, x₂) = p(x₂, x₁)`` exactly.
 
 **Verification loss** (Section 3.2). The paper trains on random same/different pairs with a
@@ -24,7 +24,7 @@ equal numbers). When an episode has only one group (N = 1: no different pair) th
 the whole weight. ``balance=False`` takes the plain mean over all pairs. Pairs within the support
 set or within the query set are not used.
 
-**Affine distortions** (Section 3.3). Koch et al. distort each image of a training pair
+**Affine distortions** (Section 3.2). Koch et al. distort each image of a training pair
 independently with a random affine map T = (θ, ρ_x, ρ_y, s_x, s_y, t_x, t_y): rotation θ in
 ±10°, shears ρ in ±0.3, scales s in [0.8, 1.2] and shifts t in ±2 pixels, **each component
 included with probability 0.5**. :func:`koch_affine` draws exactly these, with the shift scaled
@@ -54,8 +54,8 @@ width) adds Koch's last layer — a fully connected layer with a sigmoid — aft
 Any encoder that maps a batch to ``(B, D)`` (or to anything ``flatten(1)`` makes so) works.
 
 **Simplifications against the paper.** No per-layer learning rates, momentum schedule or L2
-weights (the library's loop uses Adam); pairs from episodes instead of a fixed set of 30 000 to
-150 000 pairs; no validation-based early stopping; a bias in the last layer.
+weights (the library's loop uses Adam); pairs from episodes instead of a fixed set of 30 000, 90 000
+or 150 000 pairs (plus 8 distorted copies of each); no validation-based early stopping; a bias in the last layer.
 
 **Batch normalisation.** As for :class:`~metalearn_lite.metric.ProtoNet`: the default encoder
 normalises the support set and the query set each with its own batch statistics;
@@ -81,9 +81,9 @@ def koch_affine(x: Tensor, generator: torch.Generator, degrees: float = 10.0, sh
     """Koch et al.'s (2015) distortion: each image of ``x`` ``(B, C, H, W)`` under its own random affine map.
 
     Per image, each component is drawn uniformly and **kept with probability** ``p`` (else it is
-    the identity): rotation θ in ±``degrees``; shears ρ_x, ρ_y in ±``shear``; scales s_x, s_y in
-    ``1 ± scale``; shifts t_x, t_y in ±``shift_px`` pixels of a 105-pixel image, i.e.
-    ±``shift_px · W / 105`` pixels here. The image is moved by the map
+    the identity): rotation θ in ± ``degrees``; shears ρ_x, ρ_y in ± ``shear``; scales s_x, s_y in
+    ``1 ± scale``; shifts t_x, t_y in ± ``shift_px`` pixels of a 105-pixel image, i.e.
+    ± ``shift_px · W / 105`` pixels here. The image is moved by the map
     ``A = R(θ) · [[1, ρ_x], [ρ_y, 1]] · diag(s_x, s_y)`` plus the shift (in the centred,
     [−1, 1]-normalised coordinates of ``affine_grid``) and resampled bilinearly; ``grid_sample``
     needs the inverse map (output to input), which is what is passed to it. Pixels from outside
@@ -107,7 +107,7 @@ def koch_affine(x: Tensor, generator: torch.Generator, degrees: float = 10.0, sh
     s_x, s_y = component(1 - scale, 1 + scale, 1.0), component(1 - scale, 1 + scale, 1.0)
     t_x = component(-shift_px, shift_px, 0.0) * (w / KOCH_IMAGE_SIZE) * 2 / w  # pixels -> [-1, 1] grid units
     t_y = component(-shift_px, shift_px, 0.0) * (h / KOCH_IMAGE_SIZE) * 2 / h
-    cos, sin, one, zero = torch.cos(angle), torch.sin(angle), torch.ones(b, dtype=torch.float64), torch.zeros(b, dtype=torch.float64)
+    cos, sin, one = torch.cos(angle), torch.sin(angle), torch.ones(b, dtype=torch.float64)
     rotation = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
     shearing = torch.stack([torch.stack([one, rho_x], 1), torch.stack([rho_y, one], 1)], 1)
     scaling = torch.diag_embed(torch.stack([s_x, s_y], 1))
@@ -152,7 +152,8 @@ class SiameseNetwork(MetaLearner):
     ``encoder``: the twin f, mapping a batch to embeddings (default ``ConvNet4()``, 64-d on 28×28
     images). ``feature_dim``: if given, a fully connected layer of that width with a sigmoid is
     appended to the encoder (Koch's 4096-unit layer). ``input_shape``: the shape of one input,
-    used to size the weighted-L1 head (the encoder is run once on a dummy batch of zeros); ``embedding_dim`` gives it directly instead. ``balance``: re-weight
+    used to size the weighted-L1 head (the encoder is run once on a dummy batch of zeros);
+    ``embedding_dim`` gives the encoder's output width directly instead. ``balance``: re-weight
     same and different pairs to equal total weight in the loss (:func:`verification_pairs`).
 
     The predictor returns the class scores ``(Q, N)`` (max logit of p(same) over a class's support
