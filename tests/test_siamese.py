@@ -78,6 +78,16 @@ def test_class_scores_are_the_max_over_a_class_support_images():
     assert class_max(pair_logits, support_y, 2).argmax(1).tolist() == support_y[pair_logits.argmax(1)].tolist()
 
 
+def test_cross_entropy_on_the_class_scores_has_finite_gradients():
+    # the class scores can also be trained like the other learners' (masked -inf entries get no gradient)
+    torch.manual_seed(0)
+    learner = SiameseNetwork(ml.ConvNet4(hidden=8))
+    ep = image_episode(n_way=3, k_shot=2)
+    torch.nn.functional.cross_entropy(learner.adapt(ep.support_x, ep.support_y)(ep.query_x), ep.query_y).backward()
+    grads = [p.grad for p in learner.parameters()]
+    assert all(g is not None and bool(torch.isfinite(g).all()) for g in grads) and float(learner.head.weight.grad.abs().sum()) > 0
+
+
 def test_feature_layer_is_a_sigmoid_layer_of_the_given_width():
     learner = SiameseNetwork(ml.ConvNet4(hidden=8), feature_dim=32)
     ep = image_episode()

@@ -57,6 +57,9 @@ Any encoder that maps a batch to ``(B, D)`` (or to anything ``flatten(1)`` makes
 weights (the library's loop uses Adam); pairs from episodes instead of a fixed set of 30 000, 90 000
 or 150 000 pairs (plus 8 distorted copies of each); no validation-based early stopping; a bias in the last layer.
 
+**Cost.** The head reads ``|h_q − h_i|`` for every (query, support) pair: a ``(Q, S, D)`` tensor
+per episode (with ``feature_dim=4096`` and 20-way episodes of 5 queries, 100 × 20 × 4096 numbers).
+
 **Batch normalisation.** As for :class:`~metalearn_lite.metric.ProtoNet`: the default encoder
 normalises the support set and the query set each with its own batch statistics;
 :meth:`SiameseNetwork.probability` embeds both images of its pairs in one batch.
