@@ -1,6 +1,6 @@
 """Print every Omniglot benchmark result in ``benchmarks/results/`` as one Markdown table.
 
-Reads the JSON reports written by ``metric_omniglot.py``, ``gradient_omniglot.py`` and
+Reads the JSON reports written by ``metric_omniglot.py``, ``siamese_omniglot.py``, ``gradient_omniglot.py`` and
 ``memory_omniglot.py`` (any file with ``config``, ``training`` and ``results``), one row per
 run: method, training set, budget (CPU minutes) and meta-steps, the three episode settings on
 the unseen alphabets (mean ± 95% CI; "—" where the model cannot run the setting), the error on
@@ -22,7 +22,7 @@ def describe(config: dict) -> str:
     """The options that distinguish runs of one method."""
     parts = []
     if config.get("augment"):
-        parts.append("augment")
+        parts.append("augment" + (" (Koch's distortions)" if config.get("distortion") == "koch" else ""))
     if "train_way" in config:
         parts.append(f"{config['train_way']}-way")
     if config.get("halve_lr_every"):

@@ -14,7 +14,7 @@ import metalearn_lite as ml
 from metalearn_lite import EpisodeBatch
 from metalearn_lite.gradient import ANIL, MAML, MetaSGD, Reptile
 from metalearn_lite.memory import MANN, MetaNetwork
-from metalearn_lite.metric import MatchingNetwork, ProtoNet, RelationNetwork
+from metalearn_lite.metric import MatchingNetwork, ProtoNet, RelationNetwork, SiameseNetwork
 
 
 def learners():
@@ -24,6 +24,7 @@ def learners():
         "protonet": lambda: ProtoNet(ml.ConvNet4(hidden=8)),
         "matching": lambda: MatchingNetwork(ml.ConvNet4(hidden=8)),
         "relation": lambda: RelationNetwork(hidden=8, relation_channels=8),
+        "siamese": lambda: SiameseNetwork(ml.ConvNet4(hidden=8)),
         "maml": lambda: MAML(ml.ConvNet4(hidden=8, out_features=3), alpha=0.1),
         "meta-sgd": lambda: MetaSGD(ml.ConvNet4(hidden=8, out_features=3), alpha=0.1),
         "anil": lambda: ANIL(ml.ConvNet4(hidden=8), nn.Linear(ml.ConvNet4(hidden=8).feature_dim, 3), alpha=0.1),
@@ -122,7 +123,7 @@ def test_numpy_integers_are_accepted_as_sizes():
             Reptile(ml.MLP(4, 3, (8,)), inner_lr=0.1, inner_steps=bad)
 
 
-@pytest.mark.parametrize("name", ["protonet", "maml", "reptile", "mann", "nearest-neighbour"])
+@pytest.mark.parametrize("name", ["protonet", "siamese", "maml", "reptile", "mann", "nearest-neighbour"])
 def test_numpy_arrays_and_lists_as_inputs_get_a_clear_error(name):
     learner = learners()[name]()
     episode = image_episode()
