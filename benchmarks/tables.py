@@ -41,6 +41,8 @@ def rows() -> list[str]:
             report = load_report(path)
         except ValueError:  # another kind of results file (e.g. maml_speed.json)
             continue
+        if "method" not in report["config"] or "train" not in report["config"]:
+            continue  # a benchmark of another protocol (e.g. rl_bandits.json)
         c, t, r = report["config"], report["training"], report["results"]
         clock = "" if t.get("clock", "").startswith("CPU") else " (wall)"
         out.append(f"| {path.stem} | {c['method']} | {describe(c)} | {c['train']} | {t['seconds'] / 60:.1f}{clock} | {t['steps']} | "
