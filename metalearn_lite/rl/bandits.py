@@ -89,6 +89,17 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
     return torch.Generator().manual_seed(0 if seed is None else int(seed))
 
 
+def split_generator(seed: object, split: str) -> torch.Generator:
+    """The CPU generator of the ``split`` ("train" or "test") task stream of ``seed``: seeded from
+    ``SeedSequence(seed, spawn_key=(0,))`` or ``(1,)``, so the two streams are independent."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+    state = np.random.SeedSequence(int(seed), spawn_key=(SPLITS[split],)).generate_state(1, np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) >> 1)  # a 63-bit seed
+
+
 # --- one trial at a time: the Gymnasium environment ---------------------------------------------
 class BernoulliBanditEnv(gym.Env):
     """A k-armed Bernoulli bandit, one trial of n pulls per episode (Duan et al. 2016, §3.1).
@@ -175,13 +186,8 @@ class BanditTasks:
 
     def __init__(self, k: int, n: int, seed: int = 0, split: str = "train") -> None:
         self.k, self.n = check_k_n(k, n)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+        self.generator = split_generator(seed, split)
         self.seed, self.split = int(seed), split
-        state = np.random.SeedSequence(self.seed, spawn_key=(SPLITS[split],)).generate_state(1, np.uint64)[0]
-        self.generator = torch.Generator().manual_seed(int(state) >> 1)  # a 63-bit seed
 
     def __repr__(self) -> str:
         return f"BanditTasks(k={self.k}, n={self.n}, seed={self.seed}, split={self.split!r})"
@@ -330,5 +336,5 @@ class BanditPolicy:
 
 __all__ = [
     "BanditPolicy", "BanditTasks", "BernoulliBanditEnv", "Trials", "check_k_n", "check_probs", "evaluate", "expected_regret",
-    "make_generator", "run_trials",
+    "make_generator", "run_trials", "split_generator",
 ]

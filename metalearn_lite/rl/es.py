@@ -31,7 +31,7 @@ from torch import Tensor
 
 from ..training import History
 from .bandits import make_generator
-from .maml_rl import _check_alpha_gamma, adapt, linear_feature_baseline
+from .maml_rl import _check_alpha_gamma, _log_step, adapt, linear_feature_baseline
 from .navigation import HORIZON, GaussianMLPPolicy, NavigationTasks, Params, _count, rollout
 
 
@@ -124,9 +124,7 @@ def train_es_maml(
         theta.grad = -es_gradient(fitness, eps, sigma)  # Adam minimises: ascend F
         optimiser.step()
         env_steps += used_steps
-        used = time.process_time() - start
-        history.log(history.train, {"fitness": float(fitness.mean()), "env_steps": env_steps, "cpu_seconds": used})
-        if cpu_seconds is not None and used >= cpu_seconds:
+        if _log_step(history, start, cpu_seconds, {"fitness": float(fitness.mean()), "env_steps": env_steps}):
             break
     return {k: v.detach().clone() for k, v in unflatten(theta.detach(), like).items()}, history
 

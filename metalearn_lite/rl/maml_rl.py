@@ -50,6 +50,7 @@ from torch import Tensor
 
 from ..training import History
 from .bandits import make_generator
+from .rl2 import discounted_returns  # G_t along the last dimension, shared with RL²
 from .navigation import (
     HORIZON, GaussianMLPPolicy, NavigationTasks, Params, Trajectories, _count, check_goals, expand_params, rollout,
 )
@@ -60,16 +61,6 @@ LogProb = Callable[[Params, Tensor, Tensor], Tensor]
 def magic_box(x: Tensor) -> Tensor:
     """□(x) = exp(x − stop_grad(x)): value 1, derivative □(x) ∇x (Foerster et al. 2018)."""
     return torch.exp(x - x.detach())
-
-
-def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
-    """G_t = Σ_{t' ≥ t} γ^{t'−t} r_{t'} along the last dimension."""
-    out = torch.zeros_like(rewards)
-    g = torch.zeros_like(rewards[..., 0])
-    for t in range(rewards.shape[-1] - 1, -1, -1):
-        g = rewards[..., t] + gamma * g
-        out[..., t] = g
-    return out
 
 
 def linear_feature_baseline(traj: Trajectories, gamma: float, reg: float = 1e-5) -> Tensor:
@@ -183,6 +174,18 @@ def _check_alpha_gamma(alpha: float, gamma: float) -> None:
         raise ValueError(f"gamma (the discount) must be in [0, 1], got {gamma!r}")
 
 
+def _leaves(params: Params) -> Params:
+    """Detached copies of θ that require gradients: the parameters an optimiser trains."""
+    return {k: v.detach().clone().requires_grad_() for k, v in params.items()}
+
+
+def _log_step(history: History, start: float, cpu_seconds: float | None, row: dict) -> bool:
+    """Log one update with the CPU seconds used since ``start``; True once ``cpu_seconds`` are spent."""
+    used = time.process_time() - start
+    history.log(history.train, {**row, "cpu_seconds": used})
+    return cpu_seconds is not None and used >= cpu_seconds
+
+
 def train_maml_rl(
     policy: GaussianMLPPolicy,
     steps: int,
@@ -208,9 +211,7 @@ def train_maml_rl(
     """
     steps, meta_batch, episodes = _count("steps", steps), _count("meta_batch", meta_batch), _count("episodes", episodes)
     _check_alpha_gamma(alpha, gamma)
-    theta = {k: v.detach().clone() for k, v in (params or policy.init(seed)).items()}
-    for v in theta.values():
-        v.requires_grad_()
+    theta = _leaves(params or policy.init(seed))
     optimiser = torch.optim.Adam(list(theta.values()), lr=lr)
     tasks, generator = NavigationTasks(seed, "train"), make_generator(seed)
     history, start, env_steps = History(), time.process_time(), 0
@@ -226,11 +227,8 @@ def train_maml_rl(
         (-j).backward()
         optimiser.step()
         env_steps += int(support.mask.sum() + query.mask.sum())
-        used = time.process_time() - start
-        history.log(history.train, {"return_before": float(support.returns.mean()),
-                                    "return_after": float(query.returns.mean()),
-                                    "env_steps": env_steps, "cpu_seconds": used})
-        if cpu_seconds is not None and used >= cpu_seconds:
+        if _log_step(history, start, cpu_seconds, {"return_before": float(support.returns.mean()),
+                                                   "return_after": float(query.returns.mean()), "env_steps": env_steps}):
             break
     return {k: v.detach() for k, v in theta.items()}, history
 
@@ -253,7 +251,7 @@ def train_pretrained(
     ``env_steps``, ``cpu_seconds``."""
     steps, meta_batch, episodes = _count("steps", steps), _count("meta_batch", meta_batch), _count("episodes", episodes)
     _check_alpha_gamma(0.0, gamma)
-    theta = {k: v.detach().clone().requires_grad_() for k, v in policy.init(seed).items()}
+    theta = _leaves(policy.init(seed))
     optimiser = torch.optim.Adam(list(theta.values()), lr=lr)
     tasks, generator = NavigationTasks(seed, "train"), make_generator(seed)
     history, start, env_steps = History(), time.process_time(), 0
@@ -266,9 +264,7 @@ def train_pretrained(
         (-j).backward()
         optimiser.step()
         env_steps += int(traj.mask.sum())
-        used = time.process_time() - start
-        history.log(history.train, {"return": float(traj.returns.mean()), "env_steps": env_steps, "cpu_seconds": used})
-        if cpu_seconds is not None and used >= cpu_seconds:
+        if _log_step(history, start, cpu_seconds, {"return": float(traj.returns.mean()), "env_steps": env_steps}):
             break
     return {k: v.detach() for k, v in theta.items()}, history
 

@@ -41,7 +41,7 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
-from .bandits import SPLITS, make_generator
+from .bandits import make_generator, split_generator
 
 GOAL_LOW, GOAL_HIGH = -0.5, 0.5
 MAX_SPEED = 0.1  # |a| per coordinate after clipping
@@ -138,13 +138,8 @@ class NavigationTasks:
     """
 
     def __init__(self, seed: int = 0, split: str = "train") -> None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
+        self.generator = split_generator(seed, split)
         self.seed, self.split = int(seed), split
-        state = np.random.SeedSequence(self.seed, spawn_key=(SPLITS[split],)).generate_state(1, np.uint64)[0]
-        self.generator = torch.Generator().manual_seed(int(state) >> 1)
 
     def __repr__(self) -> str:
         return f"NavigationTasks(seed={self.seed}, split={self.split!r})"
