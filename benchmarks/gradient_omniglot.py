@@ -7,7 +7,12 @@ CPU-time budget, then measures it, with the library's one evaluation routine (me
 
 * 5-way 1-shot, 5-way 5-shot and 20-way 1-shot (600 episodes each by default, 5 queries per
   class, fixed episode seeds so every method sees the same episodes);
-* the 20 one-shot runs of Lake et al. (2015) (20-way 1-shot, evaluation alphabets), official error rate.
+* the 20 one-shot runs of Lake et al. (2015) (20-way 1-shot, evaluation alphabets), official error rate;
+* **test-steps sweep** (``--sweep-steps``, ``--sweep-episodes``): accuracy after 0, 1, 2, 3, 5
+  and 10 inner steps at test time on the first 200 episodes of each runnable setting (the same
+  episodes as above), stored under ``"test_steps_sweep"``, so that a result at the default
+  number of test steps can be read against the whole curve (a step size tuned for 1-shot
+  training can overshoot with more steps or more shots).
 
 The protocol (data split, settings and seeds, training loop, report) lives in
 ``omniglot_protocol.py``, shared with the other Omniglot benchmarks; this script only builds the
@@ -125,13 +130,43 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--grad-clip", type=float, default=0.0, help="gradient-norm clipping of the meta-gradient (0: none)")
     parser.add_argument("--chunk", type=int, default=50, help="steps between time checks")
     parser.add_argument("--episodes", type=int, default=TEST_EPISODES, help="test episodes per setting")
+    parser.add_argument("--sweep-steps", default="0,1,2,3,5,10",
+                        help="comma-separated test inner-step counts of the sweep ('' for none)")
+    parser.add_argument("--sweep-episodes", type=int, default=200, help="episodes per setting in the sweep")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
     fill_defaults(args, DEFAULTS[args.method])
     args.grad_clip = args.grad_clip or None
     if args.train_way < 2:
         parser.error(f"--train-way must be at least 2, got {args.train_way}")
+    try:
+        args.sweep_steps = [int(x) for x in args.sweep_steps.split(",") if x.strip()]
+    except ValueError:
+        parser.error(f"--sweep-steps must be comma-separated integers, got {args.sweep_steps!r}")
+    if any(x < 0 for x in args.sweep_steps):
+        parser.error(f"--sweep-steps must be >= 0, got {args.sweep_steps}")
     return args
+
+
+def sweep_test_steps(learner: ml.MetaLearner, test_set: ml.FewShotDataset, settings, steps: list[int],
+                     episodes: int, queries: int, device) -> dict:
+    """Accuracy after each number of test inner steps in ``steps``, on the first ``episodes``
+    episodes of each setting (its fixed seed); the learner's ``test_inner_steps`` is restored."""
+    default, out = learner.test_inner_steps, {}
+    try:
+        for setting in settings:
+            row = {"steps": steps, "mean": [], "ci95": [], "episodes": episodes}
+            for n in steps:
+                learner.test_inner_steps = n
+                sampler = ml.EpisodeSampler(test_set, setting.n_way, setting.k_shot, queries, seed=setting.seed)
+                result = ml.evaluate(learner, sampler, episodes, device=device)
+                row["mean"].append(result.mean), row["ci95"].append(result.ci95)
+            print(f"{setting.name:12s} sweep over test steps {steps}: "
+                  + " ".join(f"{m:.3f}" for m in row["mean"]), flush=True)
+            out[setting.name] = row
+    finally:
+        learner.test_inner_steps = default
+    return out
 
 
 def skip_reason(n_way: int, train_way: int) -> str:
@@ -169,6 +204,9 @@ def main(argv: list[str] | None = None) -> dict:
     else:
         results["lake_20way_1shot"] = {"skipped": skip_reason(LAKE_WAY, args.train_way)}
         print(f"lake_20way_1shot skipped: {results['lake_20way_1shot']['skipped']}", flush=True)
+    if args.sweep_steps:
+        results["test_steps_sweep"] = sweep_test_steps(learner, split.test_set, runnable, args.sweep_steps,
+                                                       args.sweep_episodes, args.queries, device)
 
     report = make_report(args, split, learner, device, history, seconds, results, summary_keys=LOGGED,
                          extra_config={"model": f"{type(learner).__name__}({learner.extra_repr()})",
