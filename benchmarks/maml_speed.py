@@ -45,7 +45,11 @@ against ``convnet_<norm>_batched`` (``batched=True``), to see whether batching p
 network whose convolutions, not Python, dominate. Memory is the
 process's peak resident set size above what it held before the first meta-step
 (``resource.getrusage``), which for a network this small is coarse (page-sized, allocator
-noise): it shows that no variant needs much, not which needs least.
+noise): it shows that no variant needs much, not which needs least. For the sinusoid and
+ConvNet4-without-BatchNorm variants, ``graph_kib`` is exact: the bytes of the tensors the
+returned loss's autograd graph holds for the backward pass (:func:`graph_bytes`) — the
+meta-batch's graph for ``naive`` and ``batched``, what is left of it for the library's
+per-task loop, which frees each task's graph as it goes.
 
 Correctness first: every variant's meta-gradient is compared with ``naive``'s in float64 on a
 small meta-batch (must agree to 1e-5), and in float32 on the benchmark workload (reported).
@@ -276,6 +280,38 @@ def check_float64(tasks: int = 4, hidden: int = 8) -> dict[str, float]:
     return diffs
 
 
+def graph_bytes(loss: torch.Tensor, exclude=()) -> int:
+    """Bytes of the tensors that the autograd graph of ``loss`` holds for its backward pass.
+
+    Walks the graph from ``loss.grad_fn`` and adds up the storages of every node's saved
+    tensors (its ``_saved_*`` attributes), each storage once, leaving out those of ``exclude``
+    (the parameters, which exist anyway). Exact for what is alive when ``loss`` is returned —
+    for the naive loop and the batched path the whole meta-batch's graph; the library's
+    per-task loop has already freed each task's graph by then, so for it this is only what is
+    left, not its peak (one task's graph). ``saved_tensors_hooks`` would count the peak too,
+    but ``torch.func`` transforms refuse to run under them.
+    """
+    skip = {p.untyped_storage().data_ptr() for p in exclude}
+    seen, storages, stack = set(), {}, [loss.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        for name in dir(node):
+            if not name.startswith("_saved_"):
+                continue
+            try:
+                value = getattr(node, name)
+            except RuntimeError:  # a saved tensor that was already freed
+                continue
+            for t in value if isinstance(value, (tuple, list)) else (value,):
+                if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in skip:
+                    storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return sum(storages.values())
+
+
 def rss_mib() -> float:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -309,6 +345,7 @@ def run_variant(args) -> dict:
     if grads is not None:
         torch.save([g.detach() for g in grads], args.save_grad)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    graph_kib = graph_bytes(fn(learner, batch), list(learner.parameters())) / 1024
     return {
         "variant": args.variant,
         "threads": args.threads,
@@ -317,6 +354,7 @@ def run_variant(args) -> dict:
         "peak_rss_mib": peak,
         "rss_before_mib": rss_before,
         "peak_extra_mib": peak - rss_before,
+        "graph_kib": graph_kib,
     }
 
 
@@ -340,7 +378,8 @@ def sinusoid_report(args) -> dict:
         row["float32_max_abs_diff_vs_naive"] = max(float((a - b).abs().max()) for a, b in zip(grads, reference))
         del row["seconds_all_runs"]
         rows.append(row)
-        print(f"{name:17s} {1000 * row['seconds_per_meta_step']:.2f} ms/meta-step  peak RSS +{row['peak_extra_mib']:.0f} MiB  "
+        print(f"{name:17s} {1000 * row['seconds_per_meta_step']:.2f} ms/meta-step  graph {row['graph_kib']:.0f} KiB  "
+              f"peak RSS +{row['peak_extra_mib']:.0f} MiB  "
               f"|Δgrad| {row['float32_max_abs_diff_vs_naive']:.1e}", flush=True)
     base = rows[0]["seconds_per_meta_step"]
     for row in rows:
@@ -376,7 +415,8 @@ def convnet_report(args) -> dict:
         row = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         del row["seconds_all_runs"]
         rows.append(row)
-        print(f"{name:22s} {row['seconds_per_meta_step']:.2f} s/meta-step  peak RSS +{row['peak_extra_mib']:.0f} MiB", flush=True)
+        print(f"{name:22s} {row['seconds_per_meta_step']:.2f} s/meta-step  graph {row['graph_kib'] / 1024:.0f} MiB  "
+              f"peak RSS +{row['peak_extra_mib']:.0f} MiB", flush=True)
     return {
         "workload": {"model": f"ConvNet4(hidden={args.hidden}, norm='group'/'none')", "tasks": args.tasks, "n_way": args.ways,
                      "k_shot": args.shots, "queries_per_class": args.queries, "inner_steps": 1, "alpha": ALPHA,
