@@ -85,7 +85,7 @@ def _arrow(ax, start, end, text=None, colour=_FORWARD, offset=(0.0, 0.0), style=
 
 
 def _quadratic_tasks():
-    """Three 2-D quadratic tasks ``L_i(θ) = ½ (θ − o_i)ᵀ A_i (θ − o_i)``: optima ``o_i`` and
+    """Three 2-D quadratic tasks ``L_i(θ) = ½ (θ − o_i)ᵀ A_i (θ − o_i)``: optima ``o_i``, and
     curvatures ``A_i`` (support and query losses are the same here, for the picture)."""
     def rotation(deg):
         r = np.deg2rad(deg)
@@ -126,7 +126,7 @@ def gradient_family():
         ax.contour(grid[..., 0], grid[..., 1], 0.5 * np.einsum("...i,ij,...j", d, A, d),
                    levels=[0.1, 0.5], colors=[colour], linewidths=0.7, alpha=0.7)
         phi = theta - alpha * A @ (theta - o)  # φ_i = θ − α ∇L_{S_i}(θ)
-        g = A @ (phi - o)  # g_i = ∇_φ L_{Q_i}(φ_i)
+        g = A @ (phi - o)  # g_i = ∇_φ L_{𝒬_i}(φ_i)
         meta_grad += (eye - alpha * A) @ g  # through the inner step's Jacobian
         first_order += g
         ax.annotate("", phi, theta, arrowprops=dict(arrowstyle="-|>", color=colour, lw=1.2,
