@@ -30,6 +30,10 @@ from .plots import MAX_WIDTH
 
 __all__ = ["gradient_family", "metric_family", "memory_family"]
 
+#: the figures' width, in inches: the notebook's inline backend crops to the drawn content and
+#: pads it by 0.1 in on each side, so content that spans the figure must be 0.2 in narrower
+#: than the page column (:data:`metalearn_lite.plots.MAX_WIDTH`) to be shown unscaled
+WIDTH = MAX_WIDTH - 0.2
 #: text size of the diagrams' labels, in points (the book's smallest is 7.5)
 FONT = 8.0
 #: text size of the panels' titles
@@ -43,7 +47,7 @@ _CLASS_COLOURS = ("tab:blue", "tab:orange", "tab:green")
 def _figure(height: float):
     import matplotlib.pyplot as plt
 
-    return plt.figure(figsize=(MAX_WIDTH, height))
+    return plt.figure(figsize=(WIDTH, height))
 
 
 def _panel(fig, rect, title: str | None = None, xlim=(0, 1), ylim=(0, 1)):
@@ -244,7 +248,7 @@ def metric_family():
     # the images: squares, in an axes of 1 × 1 data units that is not square
     ax = _panel(fig, (0.0, 0.02, 0.16, panel_h), "images")
     w = 0.26
-    h = w * 0.16 * MAX_WIDTH / (panel_h * height)
+    h = w * 0.16 * WIDTH / (panel_h * height)
     for k in range(3):
         for j in range(2):
             _glyph(ax, 0.3 + 0.4 * j, 0.9 - 0.19 * k, w, h, k, _CLASS_COLOURS[k])
@@ -255,7 +259,7 @@ def metric_family():
     # left: prototypes
     # equal scales on both axes, so that angles (the cosines) look right
     xlim = (-1.05, 1.25)
-    span = (xlim[1] - xlim[0]) * panel_h * height / (0.38 * MAX_WIDTH)
+    span = (xlim[1] - xlim[0]) * panel_h * height / (0.38 * WIDTH)
     lims = dict(xlim=xlim, ylim=(1.25 - span, 1.25))
     ax = _panel(fig, (0.21, 0.02, 0.38, panel_h), "Prototypical Networks", **lims)
     ax.annotate("", xy=(-1.0, 0.6), xytext=(-1.35, 0.6), annotation_clip=False,

@@ -48,6 +48,17 @@ def test_a_figure_no_wider_than_the_page(drawn):
     assert fig.get_size_inches()[0] <= MAX_WIDTH + 1e-9
 
 
+def test_shown_in_a_notebook_no_wider_than_the_column(drawn):
+    """The inline backend saves with bbox_inches="tight" (content plus 0.1 in of padding)."""
+    import io
+
+    _, fig, _ = drawn
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    width = int.from_bytes(buffer.getvalue()[16:20], "big")  # the PNG's IHDR chunk
+    assert width <= 724, f"{width} px, wider than the book's 724 px column"
+
+
 def test_the_symbols_are_labelled(drawn):
     name, _, texts = drawn
     shown = "\n".join(t.get_text() for t in texts)
