@@ -144,7 +144,7 @@ def gradient_family():
         ax.text(*(phi + 0.42 * np.array([-away[1], away[0]]) * (1 if i != 1 else -1)),
                 f"$\\phi_{i + 1}$", fontsize=FONT, color=colour, ha="center", va="center")
         ax.plot(*o, "*", color=colour, ms=7)
-        ax.text(o[0] + 0.5, o[1] + 0.1,
+        ax.text(o[0] + 0.5, o[1] + (0.45 if i < 2 else -0.4),
                 f"$\\mathcal{{T}}_{i + 1}$", fontsize=FONT, color=colour, ha="center",
                 va="center")
     for step, colour, ls in ((meta_grad, _BACKWARD, "-"), (first_order, "0.45", (0, (3, 2)))):
