@@ -12,7 +12,8 @@ The core every algorithm shares:
 * :func:`claim` — a statement the text makes about a run, checked on that run;
 * :func:`explore` — an interactive figure that works in the static book and in a kernel;
 * :class:`Table` — a table that fits the page: HTML in a notebook, aligned text elsewhere;
-* ``plots`` — small figure helpers (labels that do not overlap).
+* ``plots`` — small figure helpers (labels that do not overlap);
+* ``diagrams`` — the conceptual pictures of the three families (chapter 3), drawn in code.
 """
 from .baselines import FromScratch, NearestNeighbour
 from .claims import ClaimError, claim
@@ -23,7 +24,7 @@ from .data import (
 )
 from .models import MLP, ConvNet4
 from .protocol import MetaLearner, check_support, task_loss, task_score
-from . import plots
+from . import diagrams, plots
 from .results import Table
 from .transfer import FineTune, pretrain
 from .training import EvalResult, History, evaluate, load_checkpoint, meta_train, save_checkpoint
