@@ -6,6 +6,8 @@ that the test can compare ranks with each other and with one process (:func:`tra
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
 import time
@@ -43,7 +45,7 @@ class FixedBatches(TaskSource):
         if self.step == self.die_at:
             os._exit(3)  # a crash: no Python error, no message to the other ranks
         if self.step == self.hang_at:
-            time.sleep(2 * TIMEOUT)  # a hang: the other ranks wait for this one until their timeout
+            time.sleep(10 * TIMEOUT)  # a hang: the other ranks wait for this one until their timeout
         episodes = list(self.batches[self.step - 1])
         chosen = episodes[self.rank * meta_batch_size : (self.rank + 1) * meta_batch_size]
         batch = EpisodeBatch.stack(chosen)
@@ -94,6 +96,10 @@ def main(scenario: str, out: Path) -> None:
             except ValueError as error:
                 result["indivisible"] = str(error)
             result.update(train(FixedBatches(batches()), checkpoint=out / f"checkpoint_rank{rank}.pt"))
+            progress = io.StringIO()
+            with contextlib.redirect_stderr(progress):
+                ml.meta_train(learner(), FixedBatches(batches()), steps=1, meta_batch_size=META_BATCH, progress=True)
+            result["progress_bar"] = progress.getvalue()
             shard = distributed.shard_tasks(ml.SinusoidTasks(seed=0), rank, distributed.world_size())
             result["amplitudes"] = [float(shard.episode().task["amplitude"]) for _ in range(3)]
         elif scenario == "fail":
