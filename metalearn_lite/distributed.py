@@ -67,8 +67,10 @@ def init_from_env(timeout: float = DEFAULT_TIMEOUT, device: torch.device | str |
     without ``WORLD_SIZE`` (a plain ``python script.py``) nothing is initialised and the device
     is returned as is, so that one script runs both ways. ``device`` (``None``: CUDA when
     present) picks the backend (:func:`backend_for`); on CUDA each rank takes the GPU
-    ``cuda:LOCAL_RANK``. ``timeout`` (seconds) bounds how long a collective waits for the other
-    ranks: a rank that crashed or hangs makes the others fail after it instead of waiting forever.
+    ``cuda:LOCAL_RANK``. ``timeout`` (seconds) bounds how long joining the group and each
+    collective wait for the other ranks: a rank that crashed or hangs makes the others fail
+    after it instead of waiting forever (with gloo as a RuntimeError, which ``meta_train`` words
+    as "a peer rank stopped …"; with NCCL, PyTorch's watchdog may end the process instead).
     """
     device = resolve_device(device)
     if "WORLD_SIZE" not in os.environ or is_initialized():
@@ -127,7 +129,8 @@ def shard_tasks(tasks: TaskSource, rank: int, world_size: int) -> TaskSource:
       ``SinusoidTasks``) is copied (``copy.copy``; the dataset is shared, not copied) with a new
       generator seeded ``rank_seed(generator.initial_seed(), rank)``: every rank draws its own,
       independent stream of tasks (the tasks of two ranks coincide only by chance, as two tasks
-      of one stream can), and the same run seed repeats the same tasks on every rank.
+      of one stream can), and a rerun with the same seed and world size draws the same tasks.
+      The shard starts from the generator's initial seed, wherever the source's stream is.
 
     ``world_size == 1`` returns ``tasks`` itself. Anything else raises a TypeError.
     """
@@ -161,7 +164,7 @@ def collective(what: str) -> Iterator[None]:
     """
     try:
         yield
-    except (RuntimeError, dist.DistError) as error:  # gloo and NCCL raise DistBackendError or RuntimeError
+    except RuntimeError as error:  # gloo and NCCL raise it, or torch.distributed.DistError (a subclass)
         raise RuntimeError(
             f"rank {rank()} of {world_size()}: {what} failed ({_first_line(error)}): a peer rank stopped "
             f"(an error, killed, out of memory) or did not reach it within the process group's timeout; look at "

@@ -147,6 +147,17 @@ def test_shard_tasks_without_a_process_group():
     assert (distributed.rank(), distributed.world_size(), distributed.is_main_process()) == (0, 1, True)
 
 
+def test_init_from_env_without_torchrun_is_a_single_process(monkeypatch):
+    for name in ("WORLD_SIZE", "RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    with distributed.process_group(device="cpu") as device:
+        assert device == torch.device("cpu") and not distributed.is_initialized()
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match="RANK, MASTER_ADDR, MASTER_PORT not: launch with torchrun"):
+        distributed.init_from_env(device="cpu")
+    assert distributed.backend_for("cpu") == "gloo" and distributed.backend_for("cuda:0") == "nccl"
+
+
 @pytest.mark.parametrize("scenario", ["fail", "die", "hang"])
 def test_a_failing_rank_stops_the_other_instead_of_hanging(tmp_path, scenario):
     """At step 2 rank 1 raises in its task source ("fail"), its process dies ("die"), or it
