@@ -6,6 +6,7 @@ call the :class:`~metalearn_lite.protocol.MetaLearner` protocol (``meta_loss`` a
 from __future__ import annotations
 
 import glob
+import math
 import os
 import tempfile
 import time
@@ -16,6 +17,7 @@ from typing import Iterable
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from .data.episodes import Episode, TaskSource
 from .protocol import MetaLearner, check_episode, score_name, task_score
 from .utils import is_integer, mean_ci95, resolve_device
@@ -160,45 +162,70 @@ def meta_train(
     optimiser's state dicts and the history are saved after each validation and at the end
     (read back with :func:`load_checkpoint`); a file already there is refused with a
     FileExistsError before any training, unless ``overwrite=True``. Returns the :class:`History`.
+
+    Under ``torch.distributed`` (a process group of W > 1 ranks, e.g. from
+    :func:`metalearn_lite.distributed.init_from_env` under ``torchrun``), ``meta_batch_size`` is
+    the global meta-batch B (a multiple of W): each rank draws B / W tasks of its own
+    (:func:`~metalearn_lite.distributed.shard_tasks`), the gradients are averaged over the ranks
+    before the step — the update of one process on all B tasks — and so are the logged numbers;
+    rank 0's weights are copied to all ranks first; only rank 0 shows progress and writes the
+    checkpoint; a failed step or a non-finite loss or weight on one rank stops every rank.
+    Buffers (BatchNorm's running statistics) are not averaged: each rank keeps its own, and
+    rank 0's are checkpointed. See :mod:`metalearn_lite.distributed`.
     """
     if not is_integer(steps) or steps < 1:
         raise ValueError(f"steps must be a positive integer, got {steps!r}")
     steps = int(steps)
     if val_tasks is not None and val_every < 0:
         raise ValueError(f"val_every must be >= 0, got {val_every}")
-    if checkpoint is not None and Path(checkpoint).exists() and not overwrite:
-        raise FileExistsError(
+    world, main = distributed.world_size(), distributed.is_main_process()
+    if world > 1 and not (is_integer(meta_batch_size) and meta_batch_size >= world and meta_batch_size % world == 0):
+        fit = max(world, round(meta_batch_size / world) * world) if is_integer(meta_batch_size) else world
+        raise ValueError(
+            f"meta_batch_size={meta_batch_size!r} is the global meta-batch, shared out over the {world} ranks, so it "
+            f"must be a positive multiple of {world}: pass e.g. meta_batch_size={fit} ({fit // world} tasks per rank)"
+        )
+    exists = None
+    if main and checkpoint is not None and Path(checkpoint).exists() and not overwrite:
+        exists = FileExistsError(
             f"{checkpoint} already holds a checkpoint, which this run would overwrite: pass another checkpoint path, "
             f"or overwrite=True to replace it (to go on from that training, first load it with "
             f"load_checkpoint({str(checkpoint)!r}, learner, optimizer))"
         )
     device = resolve_device(device)
+    distributed.raise_together(exists, "before training", device)
     learner.to(device)
     params = [p for p in learner.parameters() if p.requires_grad]
     if not params:
         raise ValueError(f"{type(learner).__name__} has no trainable parameters: there is nothing to meta-train")
+    if world > 1:
+        distributed.broadcast_state(learner)
+        tasks = distributed.shard_tasks(tasks, distributed.rank(), world)
     optimizer = optimizer or torch.optim.Adam(params, lr=lr)
     val_set = _episodes(val_tasks, val_episodes) if val_tasks is not None else None
     history = History()
     start = time.perf_counter()
     learner.train()
-    bar = tqdm(range(1, steps + 1), desc=f"meta-train {type(learner).__name__}", disable=not progress)
+    bar = tqdm(range(1, steps + 1), desc=f"meta-train {type(learner).__name__}", disable=not (progress and main))
     for step in bar:
-        batch = tasks.sample(meta_batch_size).to(device)
-        loss, metrics = learner.meta_loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"meta-training loss became {float(loss.detach())} at step {step}; try a smaller learning rate "
-                f"(lr={optimizer.param_groups[0]['lr']}), gradient clipping (grad_clip=...) or a smaller inner step size"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if world > 1:
+            metrics = _distributed_backward(learner, tasks, meta_batch_size // world, optimizer, params, step, device)
+        else:
+            batch = tasks.sample(meta_batch_size).to(device)
+            loss, metrics = learner.meta_loss(batch)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(_loss_message(float(loss.detach()), step, optimizer))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         if grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
         optimizer.step()
-        if (name := _non_finite(learner.state_dict())) is not None:
+        name = _non_finite(learner.state_dict())
+        broken = distributed.failed_ranks(name is not None, device) if world > 1 else []
+        if name is not None or broken:
+            where = f"first: {name}" if name is not None else f"on rank(s) {broken}, not on this one"
             raise FloatingPointError(
-                f"the learner's weights became NaN or ±inf at step {step} (first: {name}), from non-finite gradients; "
+                f"the learner's weights became NaN or ±inf at step {step} ({where}), from non-finite gradients; "
                 f"try gradient clipping (grad_clip=...) or a smaller learning rate (lr={optimizer.param_groups[0]['lr']})"
             )
         history.log(history.train, {"step": step, "seconds": time.perf_counter() - start, **metrics})
@@ -207,11 +234,37 @@ def meta_train(
             result = evaluate(learner, val_set, device=device)
             history.log(history.val, {"step": step, result.metric: result.mean, "ci95": result.ci95})
             learner.train()
-            if checkpoint is not None:
+            if checkpoint is not None and main:
                 save_checkpoint(checkpoint, learner, optimizer, history)
-    if checkpoint is not None:
+    if checkpoint is not None and main:
         save_checkpoint(checkpoint, learner, optimizer, history)
     return history
+
+
+def _loss_message(loss: float, step: int, optimizer: torch.optim.Optimizer) -> str:
+    return (f"meta-training loss became {loss} at step {step}; try a smaller learning rate "
+            f"(lr={optimizer.param_groups[0]['lr']}), gradient clipping (grad_clip=...) or a smaller inner step size")
+
+
+def _distributed_backward(learner, tasks, local_batch, optimizer, params, step, device) -> dict[str, float]:
+    """One rank's share of a meta-step: the meta-gradient of its ``local_batch`` tasks, then the
+    means over the ranks of the gradients and of the logged numbers (returned). An error or a
+    non-finite loss on any rank raises on every rank."""
+    error = None
+    try:
+        loss, metrics = learner.meta_loss(tasks.sample(local_batch).to(device))
+        optimizer.zero_grad(set_to_none=True)
+        if torch.isfinite(loss):
+            loss.backward()
+    except Exception as caught:  # shared with the other ranks, then raised on all of them
+        error = caught
+    distributed.raise_together(error, f"at step {step}", device)
+    values = torch.tensor([float(loss.detach()), *metrics.values()], dtype=torch.float64, device=device)
+    mean_loss, *means = distributed.all_reduce_mean(values).tolist()
+    if not math.isfinite(mean_loss):
+        raise FloatingPointError(_loss_message(mean_loss, step, optimizer) + " (the mean over the ranks)")
+    distributed.all_reduce_gradients(params)
+    return dict(zip(metrics, means))
 
 
 def _non_finite(state: dict) -> str | None:
