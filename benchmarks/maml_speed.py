@@ -439,7 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workload", choices=["all", "sinusoid", "convnet"], default="all",
                         help="'sinusoid' / 'convnet': only the sinusoid MLP / the ConvNet4 without BatchNorm part "
                              "(written to maml_speed_<workload>.json by default)")
-    parser.add_argument("--sinusoid-repeats", type=int, default=20, help="timed sinusoid meta-steps per variant")
+    parser.add_argument("--sinusoid-repeats", type=int, default=200, help="timed sinusoid meta-steps per variant")
     parser.add_argument("--save-grad")
     parser.add_argument("--quick", action="store_true", help="a small smoke run (4 tasks, 1 repeat)")
     parser.add_argument("--out", type=Path)
@@ -452,8 +452,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is None:
         args.out = RESULTS if args.workload == "all" else RESULTS.with_name(f"maml_speed_{args.workload}.json")
     if args.workload != "all":
+        load_at_start = os.getloadavg()[0]
         part = sinusoid_report(args) if args.workload == "sinusoid" else convnet_report(args)
-        report = {"machine": machine(os.getloadavg()[0]), args.workload: part}
+        report = {"machine": machine(load_at_start), args.workload: part}
         report["machine"]["load_average_1min_at_end"] = os.getloadavg()[0]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(report, indent=2) + "\n")
