@@ -81,8 +81,11 @@ def test_rollout_is_seeded_and_uses_per_task_parameters():
     per_task = {k: v.clone() for k, v in expand_params(params, 3).items()}
     per_task["b2"][1] += 5.0  # only task 1's policy changes
     c = rollout(policy, per_task, goals, 2, 10, seed=5)
-    assert torch.equal(c.actions[0], a.actions[0]) and torch.equal(c.actions[2], a.actions[2])
-    assert not torch.allclose(c.actions[1], a.actions[1])
+    # per-task parameters take a batched matmul, shared ones a plain one: equal up to rounding,
+    # not necessarily to the bit (that depends on the CPU's kernels)
+    assert torch.allclose(c.actions[0], a.actions[0], rtol=0, atol=1e-5)
+    assert torch.allclose(c.actions[2], a.actions[2], rtol=0, atol=1e-5)
+    assert (c.actions[1] - a.actions[1]).abs().max() > 0.1
 
 
 def test_tasks_are_seeded_and_disjoint():
