@@ -25,12 +25,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
 from .data.episodes import TaskSource
-from .utils import resolve_device
+from .utils import resolve_device, spawned_seed
 
 DEFAULT_TIMEOUT = 300.0  # seconds a collective waits for the other ranks before failing
 
@@ -117,7 +116,7 @@ def rank_seed(seed: int, rank: int) -> int:
     random streams; ``seed + rank · prime`` would not (``seed=p`` on rank 0 repeats ``seed=0``
     on rank 1, so two runs could share tasks).
     """
-    return int(np.random.SeedSequence(int(seed), spawn_key=(int(rank),)).generate_state(1, np.uint64)[0])
+    return spawned_seed(seed, rank)
 
 
 def shard_tasks(tasks: TaskSource, rank: int, world_size: int) -> TaskSource:

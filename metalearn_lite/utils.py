@@ -30,6 +30,16 @@ def seed_everything(seed: int) -> torch.Generator:
     return generator
 
 
+def spawned_seed(seed: int, key: int) -> int:
+    """The 64-bit seed of child stream ``key`` of ``seed``: ``SeedSequence(seed, spawn_key=(key,))``.
+
+    The same as ``numpy.random.SeedSequence(seed).spawn(n)[key]``: SeedSequence hashes the pair
+    (seed, key), so distinct pairs give unrelated seeds and independent random streams (used for
+    the train/test task streams of the RL tasks and for the task streams of distributed ranks).
+    """
+    return int(np.random.SeedSequence(int(seed), spawn_key=(int(key),)).generate_state(1, np.uint64)[0])
+
+
 def resolve_device(device: torch.device | str | None = None) -> torch.device:
     """``device`` as a :class:`torch.device`; ``None`` means CUDA when present, else the CPU."""
     if device is None:

@@ -38,7 +38,7 @@ from gymnasium import spaces
 from torch import Tensor
 
 from ..training import EvalResult
-from ..utils import mean_ci95
+from ..utils import mean_ci95, spawned_seed
 
 SPLITS = {"train": 0, "test": 1}
 
@@ -96,8 +96,7 @@ def split_generator(seed: object, split: str) -> torch.Generator:
         raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
-    state = np.random.SeedSequence(int(seed), spawn_key=(SPLITS[split],)).generate_state(1, np.uint64)[0]
-    return torch.Generator().manual_seed(int(state) >> 1)  # a 63-bit seed
+    return torch.Generator().manual_seed(spawned_seed(seed, SPLITS[split]) >> 1)  # a 63-bit seed
 
 
 # --- one trial at a time: the Gymnasium environment ---------------------------------------------
