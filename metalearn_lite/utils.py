@@ -1,4 +1,4 @@
-"""Small helpers shared by the whole library: seeding, devices, confidence intervals."""
+"""Small helpers shared by the whole library: argument checks, seeding, devices, confidence intervals."""
 from __future__ import annotations
 
 import math
@@ -18,6 +18,41 @@ def is_integer(value: object) -> bool:
 def is_real(value: object) -> bool:
     """True for a Python or NumPy real number (int or float, any :class:`numbers.Real`), False for a bool."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_int(name: str, value: object, minimum: int = 1) -> int:
+    """``value`` as a Python int if it is a Python or NumPy integer >= ``minimum``, else a ValueError
+    that names the argument (bools, floats such as 2.0 and strings are refused, never rounded)."""
+    if not is_integer(value) or value < minimum:
+        bound = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return int(value)
+
+
+def check_number(name: str, value: object, low: float = 0.0, high: float = math.inf,
+                 low_open: bool = True, high_open: bool = True) -> float:
+    """``value`` as a Python float if it is a Python or NumPy real number in the interval from
+    ``low`` to ``high`` (open at each end where ``*_open``; the default is ``(0, inf)``: positive and
+    finite), else a ValueError that names the argument and the interval. NaN is always refused."""
+    ok = is_real(value) and not math.isnan(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        if (low, high, low_open, high_open) == (0.0, math.inf, True, True):
+            what = "a positive finite number"
+        else:
+            what = f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
+
+
+def check_seed(name: str, seed: object) -> int | None:
+    """``None`` or a Python or NumPy integer >= 0, returned as a Python int (``None`` stays ``None``)."""
+    if seed is None:
+        return None
+    if not is_integer(seed) or seed < 0:
+        raise ValueError(f"{name} must be an integer >= 0 or None, got {seed!r}")
+    return int(seed)
 
 
 def seed_everything(seed: int) -> torch.Generator:
