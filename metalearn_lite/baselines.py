@@ -13,7 +13,8 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from .protocol import MetaLearner, Predictor, check_support
+from .protocol import MetaLearner, Predictor, check_support, checked_module, query_checked
+from .utils import check_int, check_number
 
 
 class FromScratch(MetaLearner):
@@ -33,9 +34,9 @@ class FromScratch(MetaLearner):
         task_type: str = "classification",
     ) -> None:
         super().__init__(task_type)
-        if steps < 0 or lr <= 0:
-            raise ValueError(f"need steps >= 0 and lr > 0, got steps={steps}, lr={lr}")
-        self.make_model, self.steps, self.lr = make_model, steps, lr
+        if not callable(make_model):
+            raise TypeError(f"make_model must be a function from the number of outputs to a model, got {type(make_model).__name__}")
+        self.make_model, self.steps, self.lr = make_model, check_int("steps", steps, minimum=0), check_number("lr", lr)
 
     def adapt(self, support_x: Tensor, support_y: Tensor) -> Predictor:
         n_way = check_support(support_x, support_y, self.task_type)
@@ -48,7 +49,7 @@ class FromScratch(MetaLearner):
                 self.loss(model(support_x), support_y).backward()
                 optimizer.step()
         model.eval()
-        return model
+        return checked_module(model, support_x)
 
     def meta_loss(self, batch):
         raise TypeError("FromScratch learns each task from scratch: there is nothing to meta-train")
@@ -77,7 +78,7 @@ class NearestNeighbour(MetaLearner):
             index = support_y.to(distances.device).expand_as(distances)
             return scores.scatter_reduce(1, index, -distances, reduce="amax")
 
-        return predictor
+        return query_checked(predictor, support_x)
 
     def meta_loss(self, batch):
         if self.embed is None:

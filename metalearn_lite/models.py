@@ -24,6 +24,8 @@ from typing import Sequence
 
 from torch import Tensor, nn
 
+from .utils import check_int
+
 NORMS = ("batch", "group", "layer", "none")
 
 
@@ -57,6 +59,9 @@ class ConvNet4(nn.Module):
         super().__init__()
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        in_channels, hidden, image_size = (check_int(n, v) for n, v in
+                                           (("in_channels", in_channels), ("hidden", hidden), ("image_size", image_size)))
+        out_features = None if out_features is None else check_int("out_features", out_features)
         blocks, channels, size = [], in_channels, image_size
         for _ in range(4):
             blocks += [nn.Conv2d(channels, hidden, 3, padding=1), _norm(norm, hidden), nn.ReLU(), nn.MaxPool2d(2)]
@@ -83,6 +88,10 @@ class MLP(nn.Module):
 
     def __init__(self, in_features: int = 1, out_features: int = 1, hidden: Sequence[int] = (40, 40)) -> None:
         super().__init__()
+        in_features, out_features = check_int("in_features", in_features), check_int("out_features", out_features)
+        if isinstance(hidden, (str, bytes)) or not hasattr(hidden, "__iter__"):
+            raise ValueError(f"hidden must be a sequence of layer widths, e.g. (40, 40), got {hidden!r}")
+        hidden = [check_int("each hidden width", h) for h in hidden]
         layers, width = [], in_features
         for h in hidden:
             layers += [nn.Linear(width, h), nn.ReLU()]

@@ -102,6 +102,24 @@ def check_query(query_x: Tensor, support_x: Tensor) -> None:
         )
 
 
+def query_checked(predict: Predictor, support_x: Tensor) -> Predictor:
+    """``predict`` behind :func:`check_query`: queries that are not a tensor shaped like the support
+    examples get the same clear error from every learner's predictor."""
+
+    def predictor(query_x: Tensor) -> Tensor:
+        check_query(query_x, support_x)
+        return predict(query_x)
+
+    return predictor
+
+
+def checked_module(model: nn.Module, support_x: Tensor) -> nn.Module:
+    """``model`` itself (still a module, to inspect), with :func:`check_query` run on its input
+    before every forward pass, as :func:`query_checked` does for a function."""
+    model.register_forward_pre_hook(lambda module, args: check_query(args[0], support_x))
+    return model
+
+
 def check_finite(name: str, x: Tensor) -> None:
     """Raise a ValueError naming ``name`` when the floating-point tensor ``x`` holds NaN or ±inf.
 
@@ -135,18 +153,55 @@ def check_query_labels(query_y: Tensor, n_way: int, n_queries: int) -> None:
         )
 
 
+def check_regression_targets(query_y: Tensor, n_queries: int) -> None:
+    """Regression targets must be a floating-point tensor with one target per query, and finite
+    (a NaN target would make the episode's mean squared error NaN)."""
+    check_tensor("query_y", query_y)
+    if not query_y.is_floating_point() or query_y.dim() == 0 or len(query_y) != n_queries:
+        raise ValueError(f"query_y must be a floating-point tensor with one target per query ({n_queries}), got "
+                         f"{query_y.dtype} {tuple(query_y.shape)}")
+    check_finite("query_y", query_y)
+
+
 def check_episode(episode: Episode, task_type: str = "classification") -> int:
     """Validate a whole episode and return N (1 for regression): :func:`check_support`, finite
-    support and query inputs (:func:`check_finite`), queries shaped like the support examples
-    (:func:`check_query`) and, for classification, query labels among the support's classes
-    (:func:`check_query_labels`)."""
+    support and query inputs (:func:`check_finite`), a query set that is not empty, queries
+    shaped like the support examples (:func:`check_query`) and, for classification, query labels
+    among the support's classes (:func:`check_query_labels`); for regression, finite float targets
+    (:func:`check_regression_targets`, support targets too)."""
     n_way = check_support(episode.support_x, episode.support_y, task_type)
     check_finite("support_x", episode.support_x)
     check_query(episode.query_x, episode.support_x)
     check_finite("query_x", episode.query_x)
+    if len(episode.query_x) == 0:
+        raise ValueError("the query set is empty, so there is nothing to score: draw episodes with at least one "
+                         "query per class (e.g. EpisodeSampler(..., q_queries=15))")
     if task_type == "classification":
         check_query_labels(episode.query_y, n_way, len(episode.query_x))
+    else:
+        check_finite("support_y", episode.support_y)
+        check_regression_targets(episode.query_y, len(episode.query_x))
     return n_way
+
+
+def check_predictions(outputs: object, query_y: Tensor, n_way: int, task_type: str, learner: str = "the learner") -> None:
+    """A predictor's outputs must fit the episode: a floating-point tensor of class scores
+    ``(Q, N)`` for classification (N = ``n_way``, the support set's classes), the targets' shape
+    for regression. Scores for more classes than the task has would let a query be assigned to a
+    class that does not exist (a silently lower accuracy), fewer would fail inside the loss, so
+    both are refused with a ValueError that says how to build the model."""
+    if not isinstance(outputs, Tensor):
+        raise TypeError(f"{learner}'s predictor returned a {type(outputs).__name__}, not a torch.Tensor of "
+                        f"{'class scores' if task_type == 'classification' else 'predictions'}")
+    if task_type == "classification":
+        if outputs.dim() != 2 or outputs.shape != (len(query_y), n_way) or not outputs.is_floating_point():
+            raise ValueError(
+                f"{learner} outputs {outputs.dtype} scores of shape {tuple(outputs.shape)} for {len(query_y)} queries, "
+                f"but the task has {n_way} classes: it needs float scores of shape ({len(query_y)}, {n_way}); "
+                f"build its model with {n_way} outputs (e.g. ConvNet4(out_features={n_way}))"
+            )
+    elif outputs.shape != query_y.shape:
+        raise ValueError(f"{learner} outputs shape {tuple(outputs.shape)} but the targets have shape {tuple(query_y.shape)}")
 
 
 def check_batch(batch: EpisodeBatch, task_type: str = "classification") -> None:
@@ -189,6 +244,7 @@ class MetaLearner(nn.Module):
         for episode in batch:
             predictor = self.adapt(episode.support_x, episode.support_y)
             outputs = predictor(episode.query_x)
+            check_predictions(outputs, episode.query_y, episode.n_way, self.task_type, type(self).__name__)
             losses.append(self.loss(outputs, episode.query_y))
             scores.append(task_score(self.task_type, outputs.detach(), episode.query_y))
         loss = torch.stack(losses).mean()

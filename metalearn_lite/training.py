@@ -6,6 +6,7 @@ call the :class:`~metalearn_lite.protocol.MetaLearner` protocol (``meta_loss`` a
 from __future__ import annotations
 
 import glob
+import itertools
 import math
 import os
 import tempfile
@@ -19,8 +20,8 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .data.episodes import Episode, TaskSource
-from .protocol import MetaLearner, check_episode, score_name, task_score
-from .utils import is_integer, mean_ci95, resolve_device
+from .protocol import MetaLearner, check_episode, check_predictions, score_name, task_score
+from .utils import check_int, check_number, is_integer, mean_ci95, resolve_device
 
 
 @dataclass
@@ -64,15 +65,26 @@ class History:
         return cls(train={k: list(v) for k, v in d["train"].items()}, val={k: list(v) for k, v in d["val"].items()})
 
 
-def _episodes(tasks: TaskSource | Iterable[Episode], count: int | None) -> list[Episode]:
+def _episodes(tasks: TaskSource | Iterable[Episode], count: int | None, name: str = "episodes") -> list[Episode]:
+    """``count`` episodes drawn from a task source, or the first ``count`` (``None``: all) of a list."""
     if isinstance(tasks, TaskSource):
-        if count is None or count < 1:
-            raise ValueError(f"episodes must be a positive integer, got {count!r}")
-        return [tasks.episode() for _ in range(count)]
-    episodes = list(tasks)
+        if count is None:
+            raise ValueError(f"{name} must be a positive integer when drawing from a task source, got None")
+        return [tasks.episode() for _ in range(check_int(name, count))]
+    if count is not None:
+        count = check_int(name, count)
+    if isinstance(tasks, (Episode, torch.Tensor, str, bytes)) or not isinstance(tasks, Iterable):
+        hint = "; pass [episode] for a single one" if isinstance(tasks, Episode) else ""
+        raise TypeError(f"tasks must be a task source (e.g. EpisodeSampler) or a list of Episodes, got a "
+                        f"{type(tasks).__name__}{hint}")
+    episodes = list(tasks) if count is None else list(itertools.islice(tasks, count))
     if not episodes:
         raise ValueError("no episodes to evaluate on")
-    return episodes if count is None else episodes[:count]
+    for number, episode in enumerate(episodes):
+        if not isinstance(episode, Episode):
+            raise TypeError(f"tasks[{number}] is a {type(episode).__name__}, not an Episode: build episodes with "
+                            f"Episode(support_x, support_y, query_x, query_y) or draw them from an EpisodeSampler")
+    return episodes
 
 
 def evaluate(
@@ -99,6 +111,7 @@ def evaluate(
     labels outside the support's classes, raise a ValueError naming the episode). The learner is
     put in ``eval()`` mode during evaluation and restored afterwards.
     """
+    _check_learner(learner)
     if query_batch is not None and not (is_integer(query_batch) and query_batch >= 1):
         raise ValueError(f"query_batch must be an integer >= 1 (queries scored together) or None, got {query_batch!r}")
     query_batch = None if query_batch is None else int(query_batch)
@@ -113,7 +126,7 @@ def evaluate(
         for number, episode in enumerate(tqdm(chosen, desc="evaluate", disable=not progress, leave=False)):
             episode = episode.to(device)
             try:
-                check_episode(episode, learner.task_type)
+                n_way = check_episode(episode, learner.task_type)
             except ValueError as error:
                 raise ValueError(f"episode {number} of the {len(chosen)} evaluated: {error}") from None
             with torch.set_grad_enabled(learner.adapt_needs_grad):
@@ -123,11 +136,38 @@ def evaluate(
                     outputs = predictor(episode.query_x)
                 else:
                     outputs = torch.cat([predictor(chunk) for chunk in episode.query_x.split(query_batch)])
+            check_predictions(outputs, episode.query_y, n_way, learner.task_type, type(learner).__name__)
             scores.append(task_score(learner.task_type, outputs, episode.query_y))
     finally:
         learner.train(was_training)
     mean, ci = mean_ci95(scores)
     return EvalResult(score_name(learner.task_type), mean, ci, scores)
+
+
+def _check_learner(learner: object) -> None:
+    if not (isinstance(learner, torch.nn.Module) and callable(getattr(learner, "adapt", None))
+            and getattr(learner, "task_type", None) in ("classification", "regression")):
+        raise TypeError(f"learner must be a meta-learner (a MetaLearner such as ProtoNet(...) or MAML(...)), "
+                        f"got a {type(learner).__name__}")
+
+
+def _check_checkpoint_path(checkpoint: str | os.PathLike) -> Path:
+    """Refuse, before any training, a checkpoint path that could never be written: a folder, or a
+    path below a file."""
+    path = Path(checkpoint)
+    if path.is_dir():
+        raise IsADirectoryError(f"checkpoint={str(checkpoint)!r} is a folder; pass a file path in it, e.g. "
+                                f"checkpoint={str(path / 'checkpoint.pt')!r}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"checkpoint={str(checkpoint)!r} cannot be written: {parent} is a file, "
+                                         f"not a folder; pass a path in a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise PermissionError(f"checkpoint={str(checkpoint)!r} cannot be written: the folder {parent} is "
+                                      f"not writable; pass a path in a folder you can write to")
+            break
+    return path
 
 
 def _device_of(module: torch.nn.Module) -> torch.device:
@@ -173,11 +213,25 @@ def meta_train(
     Buffers (BatchNorm's running statistics) are not averaged: each rank keeps its own, and
     rank 0's are checkpointed. See :mod:`metalearn_lite.distributed`.
     """
-    if not is_integer(steps) or steps < 1:
-        raise ValueError(f"steps must be a positive integer, got {steps!r}")
-    steps = int(steps)
-    if val_tasks is not None and val_every < 0:
-        raise ValueError(f"val_every must be >= 0, got {val_every}")
+    _check_learner(learner)
+    if not callable(getattr(tasks, "sample", None)):
+        hint = (": meta_train draws a fresh meta-batch at every step, so it needs a task source such as "
+                "EpisodeSampler(dataset, n_way, k_shot, q_queries) or SinusoidTasks(); a fixed list of episodes "
+                "is for evaluate()")
+        raise TypeError(f"tasks must be a task source with a .sample(meta_batch_size) method, got a "
+                        f"{type(tasks).__name__}{hint}")
+    steps = check_int("steps", steps)
+    meta_batch_size = check_int("meta_batch_size", meta_batch_size)
+    if optimizer is None:
+        lr = check_number("lr", lr)
+    elif not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer over the learner's parameters, got a "
+                        f"{type(optimizer).__name__}")
+    if grad_clip is not None:
+        grad_clip = check_number("grad_clip", grad_clip)
+    val_every = check_int("val_every", val_every, minimum=0)
+    if val_tasks is not None:
+        check_int("val_episodes", val_episodes)
     world, main = distributed.world_size(), distributed.is_main_process()
     if world > 1 and not (is_integer(meta_batch_size) and meta_batch_size >= world and meta_batch_size % world == 0):
         fit = max(world, round(meta_batch_size / world) * world) if is_integer(meta_batch_size) else world
@@ -186,7 +240,12 @@ def meta_train(
             f"must be a positive multiple of {world}: pass e.g. meta_batch_size={fit} ({fit // world} tasks per rank)"
         )
     exists = None
-    if main and checkpoint is not None and Path(checkpoint).exists() and not overwrite:
+    if main and checkpoint is not None:
+        try:
+            _check_checkpoint_path(checkpoint)
+        except OSError as error:  # raised on every rank below
+            exists = error
+    if main and checkpoint is not None and exists is None and Path(checkpoint).exists() and not overwrite:
         exists = FileExistsError(
             f"{checkpoint} already holds a checkpoint, which this run would overwrite: pass another checkpoint path, "
             f"or overwrite=True to replace it (to go on from that training, first load it with "
@@ -219,7 +278,14 @@ def meta_train(
             loss.backward()
         if grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(params, grad_clip)
-        optimizer.step()
+        try:
+            optimizer.step()
+        except RuntimeError as error:
+            if "overflow" not in str(error):
+                raise
+            raise FloatingPointError(f"the optimiser's step {step} overflowed ({_first_line(error)}): its learning "
+                                     f"rate (lr={optimizer.param_groups[0]['lr']}) is far too large for these "
+                                     f"weights; try e.g. lr=1e-3") from error
         name = _non_finite(learner.state_dict())
         broken = distributed.failed_ranks(name is not None, device) if world > 1 else []
         if name is not None or broken:
@@ -288,6 +354,8 @@ def save_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
     writing fails, and leftovers of earlier, killed writes to ``path`` are removed after success.
 
     Weights that hold NaN or ±inf are refused (a FloatingPointError), and nothing is written.
+    The temporary file's name holds the writer's process id, so several processes saving to one
+    path never remove each other's files in progress (the last rename wins).
     """
     path = Path(path)
     if (name := _non_finite(learner.state_dict())) is not None:
@@ -296,10 +364,11 @@ def save_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
     state = {
         "learner": learner.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
+        "optimizer_class": type(optimizer).__name__ if optimizer is not None else None,
         "history": history.to_dict() if history is not None else None,
     }
     prefix = f".{path.name}."
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{prefix}{os.getpid()}.", suffix=".tmp")  # unique name
     os.close(fd)
     try:
         torch.save(state, tmp)
@@ -308,17 +377,62 @@ def save_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
         Path(tmp).unlink(missing_ok=True)
         raise
     for leftover in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):  # from runs killed while writing
-        leftover.unlink(missing_ok=True)
+        if not _writer_alive(leftover.name[len(prefix):]):  # never another live process's file in progress
+            leftover.unlink(missing_ok=True)
     return path
+
+
+def _writer_alive(rest: str) -> bool:
+    """Whether the process whose id starts ``rest`` (``"<pid>.<random>.tmp"``) is still running on this machine."""
+    pid = rest.split(".", 1)[0]
+    if not pid.isdigit():
+        return False  # a file of the older naming (no process id): left by a killed run
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's process), or cannot tell: keep the file
+    return True
+
+
+def _check_history(path: Path, history: object) -> History | None:
+    if history is None:
+        return None
+    good = (isinstance(history, dict) and {"train", "val"} <= set(history)
+            and all(isinstance(history[t], dict) and all(isinstance(v, list) for v in history[t].values())
+                    for t in ("train", "val")))
+    if not good:
+        raise ValueError(f"the checkpoint {path} holds a history that save_checkpoint does not write (a "
+                         f"{type(history).__name__}, not a dict of 'train' and 'val' tables): it was made or edited "
+                         f"by other code; load its weights alone with learner.load_state_dict(torch.load(path)['learner'])")
+    return History.from_dict(history)
+
+
+def _check_optimizer_fits(path: Path, optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """The saved optimiser state must come from the same kind of optimiser (same hyperparameter names)."""
+    saved_class = state.get("optimizer_class")
+    saved_groups = state["optimizer"].get("param_groups") if isinstance(state["optimizer"], dict) else None
+    mismatch = saved_class is not None and saved_class != type(optimizer).__name__
+    if not mismatch and isinstance(saved_groups, list) and saved_groups and isinstance(saved_groups[0], dict):
+        saved_keys = set(saved_groups[0]) - {"params"}
+        current_keys = set(optimizer.param_groups[0]) - {"params"}
+        mismatch = not saved_keys <= current_keys and not current_keys <= saved_keys
+    if mismatch:
+        saved = saved_class or "another optimiser"
+        raise ValueError(f"the checkpoint {path} holds the state of {saved}, but the optimizer passed is "
+                         f"{type(optimizer).__name__}: pass the kind of optimiser it was trained with, or "
+                         f"optimizer=None to load the weights only (the new optimiser then starts afresh)")
 
 
 def load_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer=None, map_location=None) -> History | None:
     """Load a checkpoint written by :func:`save_checkpoint` (``torch.load(weights_only=True)``).
 
     A file that cannot be read (truncated, or not a torch file), that is not a dict with the
-    keys ``save_checkpoint`` writes, whose weights hold NaN or ±inf, or whose state does not fit
-    ``learner`` raises a ValueError naming ``path`` (in the last case ``learner`` may have been
-    partly loaded).
+    keys ``save_checkpoint`` writes, whose history is not the dict it writes, whose weights hold
+    NaN or ±inf, whose optimiser state comes from another kind of optimiser than ``optimizer``
+    (e.g. SGD's into Adam: nothing is loaded), or whose state does not fit ``learner`` raises a
+    ValueError naming ``path`` (in the last case ``learner`` may have been partly loaded).
     """
     path = Path(path)
     if not path.exists():
@@ -335,6 +449,9 @@ def load_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
                          f"learner.load_state_dict(torch.load(path)))")
     if isinstance(state["learner"], dict) and (name := _non_finite(state["learner"])) is not None:
         raise ValueError(f"the checkpoint {path} holds NaN or ±inf in {name} (saved from a diverged run): train again")
+    history = _check_history(path, state["history"])
+    if optimizer is not None and state["optimizer"] is not None:
+        _check_optimizer_fits(path, optimizer, state)
     try:
         learner.load_state_dict(state["learner"])
         if optimizer is not None and state["optimizer"] is not None:
@@ -342,7 +459,7 @@ def load_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"the checkpoint {path} does not fit this learner (was it saved from another one?): "
                          f"{_first_line(error)}") from error
-    return History.from_dict(state["history"]) if state["history"] is not None else None
+    return history
 
 
 __all__ = ["EvalResult", "History", "evaluate", "meta_train", "save_checkpoint", "load_checkpoint"]

@@ -26,9 +26,9 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from .data.dataset import FewShotDataset
-from .protocol import MetaLearner, Predictor, check_support
+from .protocol import MetaLearner, Predictor, check_support, checked_module
 from .training import History
-from .utils import is_integer, is_real, resolve_device
+from .utils import check_seed, is_integer, is_real, resolve_device
 
 __all__ = ["FineTune", "feature_dim", "pretrain"]
 
@@ -106,8 +106,8 @@ def pretrain(
     head = nn.Linear(feature_dim(body, x[:2].to(device)), dataset.num_classes).to(device)
     optimizer = torch.optim.Adam([*body.parameters(), *head.parameters()], lr=lr)
     generator = torch.Generator()
-    if seed is not None:
-        generator.manual_seed(seed)
+    if check_seed("seed", seed) is not None:
+        generator.manual_seed(int(seed))
     history, step, start = History(), 0, time.perf_counter()
     batches_per_epoch = -(-len(dataset) // batch_size)
     bar = tqdm(total=epochs * batches_per_epoch, desc=f"pretrain on {dataset.name}", disable=not progress)
@@ -188,7 +188,7 @@ class FineTune(MetaLearner):
                     optimizer.step()
         model.eval()
         model.requires_grad_(False)
-        return model
+        return checked_module(model, support_x)
 
     def meta_loss(self, batch):
         raise TypeError("FineTune is not meta-trained: pretrain its body with metalearn_lite.transfer.pretrain(...)")

@@ -57,6 +57,9 @@ def check_seed(name: str, seed: object) -> int | None:
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch so that CPU runs repeat exactly; returns a seeded generator."""
+    if not is_integer(seed):
+        raise ValueError(f"seed must be an integer (Python or NumPy), got {seed!r}")
+    seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -79,7 +82,16 @@ def resolve_device(device: torch.device | str | None = None) -> torch.device:
     """``device`` as a :class:`torch.device`; ``None`` means CUDA when present, else the CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be a torch.device or a string such as 'cpu', 'cuda' or 'cuda:0', got {device!r}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r}, but CUDA is not available on this machine: pass device='cpu' "
+                         f"(or device=None, which picks CUDA only where it exists)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r}, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def mean_ci95(values: Tensor | list[float]) -> tuple[float, float]:
@@ -91,6 +103,10 @@ def mean_ci95(values: Tensor | list[float]) -> tuple[float, float]:
     v = torch.as_tensor(values, dtype=torch.float64).flatten()
     if v.numel() == 0:
         raise ValueError("need at least one value for a mean")
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(f"{int((~torch.isfinite(v)).sum())} of the {v.numel()} values are NaN or ±inf (the first at "
+                         f"index {int((~torch.isfinite(v)).nonzero()[0])}): a mean and interval of them would be NaN; "
+                         f"find where the non-finite values come from")
     if v.numel() == 1:
         return float(v[0]), float("nan")
     return float(v.mean()), float(1.96 * v.std(unbiased=True) / math.sqrt(v.numel()))

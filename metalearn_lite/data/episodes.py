@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor
 
-from ..utils import is_integer
+from ..utils import check_seed, is_integer
 from .dataset import FewShotDataset
 
 
@@ -49,6 +49,21 @@ class EpisodeBatch(Episode):
     def stack(cls, episodes: list[Episode]) -> "EpisodeBatch":
         if not episodes:
             raise ValueError("cannot stack an empty list of episodes")
+        for number, episode in enumerate(episodes):
+            if not isinstance(episode, Episode):
+                raise TypeError(f"episodes[{number}] is a {type(episode).__name__}, not an Episode")
+            for name in ("support_x", "support_y", "query_x", "query_y"):
+                if not isinstance(getattr(episode, name), Tensor):
+                    raise TypeError(f"episodes[{number}].{name} is a {type(getattr(episode, name)).__name__}, not a "
+                                    f"torch.Tensor: convert it first (torch.as_tensor)")
+                first, this = getattr(episodes[0], name), getattr(episode, name)
+                if this.shape != first.shape or this.dtype != first.dtype:
+                    raise ValueError(f"episodes[{number}].{name} is {this.dtype} {tuple(this.shape)} but episodes[0].{name} "
+                                     f"is {first.dtype} {tuple(first.shape)}: only episodes of the same shapes stack (the "
+                                     f"same N, K and Q); pass a list of episodes to the learners instead")
+            if episode.task.keys() != episodes[0].task.keys():
+                raise ValueError(f"episodes[{number}] has task facts {sorted(episode.task)} but episodes[0] has "
+                                 f"{sorted(episodes[0].task)}: only episodes of one source stack")
         keys = episodes[0].task.keys()
         return cls(
             *(torch.stack([getattr(e, name) for e in episodes]) for name in ("support_x", "support_y", "query_x", "query_y")),
@@ -109,6 +124,7 @@ def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Gen
     """``generator`` if given, else a new one seeded with ``seed`` (0 when ``None``)."""
     if generator is None:
         generator = torch.Generator()
+        seed = check_seed("seed", seed)
         generator.manual_seed(0 if seed is None else seed)
     return generator
 

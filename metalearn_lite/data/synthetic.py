@@ -8,8 +8,11 @@ a miniature of what meta-learning does on images, in a second of CPU time.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
+from ..utils import check_int, check_number, check_seed
 from .dataset import FewShotDataset
 
 
@@ -27,10 +30,14 @@ def make_blob_classes(
     coordinates, within-class std ``spread`` there; std ``noise`` on the other coordinates.
     Classes are dealt round-robin into ``groups`` "alphabets" named ``group0``, ``group1``, … so
     that splits by alphabet work as on Omniglot."""
-    if min(num_classes, per_class, dim, informative, groups) < 1 or informative > dim:
-        raise ValueError("need positive sizes and informative <= dim")
+    sizes = {"num_classes": num_classes, "per_class": per_class, "dim": dim, "informative": informative, "groups": groups}
+    num_classes, per_class, dim, informative, groups = (check_int(name, value) for name, value in sizes.items())
+    if informative > dim:
+        raise ValueError(f"informative={informative} coordinates cannot exceed dim={dim}")
+    spread = check_number("spread", spread, 0, math.inf, low_open=False)
+    noise = check_number("noise", noise, 0, math.inf, low_open=False)
     g = torch.Generator()
-    g.manual_seed(seed)
+    g.manual_seed(check_seed("seed", seed) or 0)
     means = torch.zeros(num_classes, dim)
     means[:, :informative] = torch.randn(num_classes, informative, generator=g)
     scale = torch.full((dim,), noise)

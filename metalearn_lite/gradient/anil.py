@@ -20,7 +20,7 @@ from collections import OrderedDict
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from ..protocol import Predictor, check_support
+from ..protocol import Predictor, check_support, query_checked
 from .maml import MAML, Params, check_model
 
 
@@ -81,7 +81,7 @@ class ANIL(MAML):
         """Adapt the head on the support features; the predictor is head(φ_h) ∘ body(θ_b)."""
         check_support(support_x, support_y, self.task_type)
         phi_head = self.inner_loop(self.head_theta(), self.body(support_x), support_y)
-        return lambda x: self.forward_with(phi_head, self.body(x))
+        return query_checked(lambda x: self.forward_with(phi_head, self.body(x)), support_x)
 
 
 __all__ = ["ANIL"]

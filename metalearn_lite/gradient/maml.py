@@ -75,8 +75,14 @@ gives the same meta-gradient as the loop (checked in float64 to 1e-10 in
 * models with a BatchNorm layer are refused by ``batched=True`` (a ValueError naming the fix)
   and run the loop under ``"auto"``: vmap's second-order meta-gradient through
   ``F.batch_norm`` with batch statistics is wrong in torch 2.13;
-* so are models with dropout (random numbers drawn inside vmap are not the loop's);
-* ``"auto"`` batches exactly when neither is present, the model has no convolution layer
+* so are models with dropout (random numbers drawn inside vmap are not the loop's), recurrent
+  layers (their kernels do not run under vmap) and layers with running statistics;
+  a custom ``forward`` that fails under vmap (``F.dropout``, say) makes ``batched=True`` raise a
+  ValueError saying so;
+* ``"auto"`` batches exactly when every layer is one known to batch exactly (the library's
+  ``MLP`` and ``ConvNet4``, linear layers, activations, LayerNorm/GroupNorm, pooling: see
+  :func:`vmap_known_safe`; a module with a ``forward`` of its own is not), so it never fails
+  where the loop works; when also the model has no convolution layer
   (where it pays: vmap over convolutions was slower than the loop on CPU — ConvNet4 with
   ``norm="group"``/``"none"``, hidden 64, 4 tasks of 5-way 1-shot, about 1.5× slower in one quick
   run on the busy machine — while exact), and
@@ -99,7 +105,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..data.episodes import EpisodeBatch
-from ..protocol import MetaLearner, Predictor, check_batch, check_support, score_name, task_score
+from ..protocol import MetaLearner, Predictor, check_batch, check_predictions, check_query, check_support, score_name, task_score
 from ..utils import is_integer, is_real
 
 Params = dict[str, Tensor]
@@ -123,6 +129,10 @@ def check_model(model: object, name: str = "model") -> nn.Module:
 BATCHED_CHOICES = (False, True, "auto")
 
 
+def _first_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0]}" if str(error) else type(error).__name__
+
+
 def check_batched(batched: object) -> bool | str:
     """``batched`` must be ``False``, ``True`` or ``"auto"``."""
     if not any(batched is choice or (isinstance(batched, str) and batched == choice) for choice in BATCHED_CHOICES):
@@ -132,7 +142,9 @@ def check_batched(batched: object) -> bool | str:
 
 def vmap_obstacle(model: nn.Module) -> str | None:
     """Why the tasks of a meta-batch cannot be batched exactly with ``torch.func.vmap`` through
-    ``model`` (a BatchNorm or dropout layer), or ``None`` when they can."""
+    ``model`` (a BatchNorm, dropout or recurrent layer, or a layer with running statistics), or
+    ``None`` when no layer is known to prevent it (a custom ``forward`` may still, e.g. by calling
+    ``F.dropout``: see :func:`vmap_known_safe`)."""
     for layer_name, layer in model.named_modules():
         name = layer_name or type(layer).__name__
         if isinstance(layer, nn.modules.batchnorm._BatchNorm):
@@ -143,7 +155,38 @@ def vmap_obstacle(model: nn.Module) -> str | None:
             )
         if isinstance(layer, nn.modules.dropout._DropoutNd) and layer.p > 0:
             return f"{name} is a dropout layer: vmap does not draw the loop's random numbers; use batched=False"
+        if isinstance(layer, nn.RNNBase):
+            return f"{name} is a recurrent layer ({type(layer).__name__}): torch's RNN kernels do not run under vmap; use batched=False"
+        if getattr(layer, "track_running_stats", False):
+            return (f"{name} ({type(layer).__name__}) updates running statistics in place, which vmap cannot do "
+                    "per task; use batched=False, or build it with track_running_stats=False")
     return None
+
+
+#: Layers whose forward is a fixed, deterministic function of the input and the layer's parameters,
+#: so vmap over tasks computes exactly what the per-task loop computes.
+VMAP_SAFE_LAYERS = (
+    nn.Linear, nn.Bilinear, nn.Identity, nn.Flatten, nn.Unflatten, nn.Sequential, nn.ModuleList, nn.ModuleDict,
+    nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.Softplus, nn.Softmax, nn.LogSoftmax,
+    nn.LayerNorm, nn.GroupNorm, nn.modules.conv._ConvNd, nn.modules.pooling._MaxPoolNd, nn.modules.pooling._AvgPoolNd,
+    nn.modules.pooling._AdaptiveAvgPoolNd, nn.modules.pooling._AdaptiveMaxPoolNd,
+)
+
+
+def vmap_known_safe(model: nn.Module) -> bool:
+    """True when every layer of ``model`` is one whose forward is known to batch exactly under vmap:
+    the library's own models (ConvNet4, MLP) and the layers of :data:`VMAP_SAFE_LAYERS` (dropout
+    with p = 0 included). A module of another class has a ``forward`` that the library cannot
+    read, so it is not known to be safe, and ``batched="auto"`` takes the loop for it."""
+    from ..models import MLP, ConvNet4
+
+    for layer in model.modules():
+        if isinstance(layer, nn.modules.dropout._DropoutNd) and layer.p == 0:
+            continue
+        if type(layer) in (MLP, ConvNet4) or isinstance(layer, VMAP_SAFE_LAYERS):
+            continue
+        return False
+    return vmap_obstacle(model) is None
 
 
 def check_stacked_batch(batch: EpisodeBatch, task_type: str) -> None:
@@ -308,7 +351,8 @@ class MAML(MetaLearner):
     def uses_batched(self, batch: object) -> bool:
         """Whether :meth:`meta_loss` takes the batched (vmap) path for ``batch``: ``batched=True``
         (then ``batch`` must be an ``EpisodeBatch``), or ``"auto"`` with an ``EpisodeBatch`` and a
-        model without BatchNorm or dropout (:func:`vmap_obstacle`) and without convolutions."""
+        model made only of layers known to batch exactly (:func:`vmap_known_safe`), none of them
+        a convolution. So ``"auto"`` never fails where the loop works."""
         if self.batched is False:
             return False
         stacked = isinstance(batch, EpisodeBatch)
@@ -320,7 +364,7 @@ class MAML(MetaLearner):
                 )
             return True
         convolutional = any(isinstance(layer, nn.modules.conv._ConvNd) for layer in self.model.modules())
-        return stacked and not convolutional and vmap_obstacle(self.model) is None
+        return stacked and not convolutional and vmap_known_safe(self.model)
 
     def batched_meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
         """(1/B) Σᵢ L^Q_i(φᵢ) with all B tasks at once: ``torch.func.vmap`` of :meth:`task_outputs`
@@ -333,7 +377,20 @@ class MAML(MetaLearner):
         check_stacked_batch(batch, self.task_type)
         with torch.no_grad():  # outputs that do not fit the task: the loop's error, before vmap's
             check_outputs(self.model(batch.support_x[0]), batch.support_y[0], self.task_type)
-        outputs = torch.func.vmap(self.task_outputs)(batch.support_x, batch.support_y, batch.query_x)
+        if self.task_type == "classification":  # every task's N, not only the first's
+            n_ways = batch.support_y.amax(dim=1) + 1
+            if bool((n_ways != n_ways[0]).any()):
+                i = int((n_ways != n_ways[0]).nonzero()[0])
+                raise ValueError(f"episode {i} of the meta-batch has {int(n_ways[i])} classes but episode 0 has "
+                                 f"{int(n_ways[0])} (and the model outputs {int(n_ways[0])} scores): every task of a "
+                                 f"meta-batch must have the model's number of classes")
+        try:
+            outputs = torch.func.vmap(self.task_outputs)(batch.support_x, batch.support_y, batch.query_x)
+        except RuntimeError as error:
+            raise ValueError(
+                f"batched=True: this model does not run under torch.func.vmap ({_first_line(error)}); a custom "
+                f"forward may draw random numbers (F.dropout) or call a kernel vmap cannot batch: use batched=False "
+                f"(the per-task loop works for any model) or batched='auto'") from error
         losses = torch.func.vmap(self.loss)(outputs, batch.query_y)
         loss = losses.mean()
         detached = outputs.detach()
@@ -352,7 +409,7 @@ class MAML(MetaLearner):
     def adapt(self, support_x: Tensor, support_y: Tensor) -> Predictor:
         """Adapt on the support set; the predictor is the network at the adapted weights φ."""
         phi = self.adapted_params(support_x, support_y)
-        return _Adapted(self.forward_with, phi)
+        return _Adapted(self.forward_with, phi, support_x)
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
         """(1/B) Σᵢ L^Q_i(φᵢ), differentiated one task at a time (see ``backward_per_task``).
@@ -380,6 +437,7 @@ class MAML(MetaLearner):
         losses, scores = [], []
         for episode in batch:
             outputs = self.adapt(episode.support_x, episode.support_y)(episode.query_x)
+            check_predictions(outputs, episode.query_y, episode.n_way, self.task_type, type(self).__name__)
             loss = self.loss(outputs, episode.query_y)
             grads = torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
             for total, g in zip(grad_sum, grads):
@@ -394,13 +452,16 @@ class MAML(MetaLearner):
 
 
 class _Adapted:
-    """``predictor(x) = forward(φ, x)``; keeps φ visible as ``predictor.params`` for inspection."""
+    """``predictor(x) = forward(φ, x)``; keeps φ visible as ``predictor.params`` for inspection.
+    Queries must be a tensor shaped like the support examples (:func:`~metalearn_lite.protocol.check_query`)."""
 
-    def __init__(self, forward: Callable[[Params, Tensor], Tensor], params: Params) -> None:
-        self.forward, self.params = forward, params
+    def __init__(self, forward: Callable[[Params, Tensor], Tensor], params: Params, support_x: Tensor) -> None:
+        self.forward, self.params, self.support_x = forward, params, support_x
 
     def __call__(self, x: Tensor) -> Tensor:
+        check_query(x, self.support_x)
         return self.forward(self.params, x)
 
 
-__all__ = ["MAML", "check_batched", "check_model", "check_stacked_batch", "check_outputs", "check_step_size", "check_steps", "vmap_obstacle"]
+__all__ = ["MAML", "check_batched", "check_model", "check_stacked_batch", "check_outputs", "check_step_size", "check_steps",
+           "vmap_obstacle", "vmap_known_safe", "VMAP_SAFE_LAYERS"]

@@ -65,7 +65,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from ..data.episodes import EpisodeBatch
-from ..protocol import MetaLearner, Predictor, check_batch, check_support, score_name, task_score
+from ..protocol import MetaLearner, Predictor, check_batch, check_support, query_checked, score_name, task_score
 from .maml import Params, check_model, check_outputs, check_step_size, check_steps
 
 INNER_OPTIMIZERS = ("sgd", "adam")
@@ -144,7 +144,7 @@ class Reptile(MetaLearner):
         """Train a copy of θ on the support set; the predictor is the network at those weights."""
         check_support(support_x, support_y, self.task_type)
         phi = self.inner_loop(support_x, support_y)
-        return lambda x: functional_call(self.model, phi, (x,))
+        return query_checked(lambda x: functional_call(self.model, phi, (x,)), support_x)
 
     def meta_loss(self, batch: EpisodeBatch) -> tuple[Tensor, dict[str, float]]:
         """The surrogate ½ Σ‖θ − φ̄‖² (gradient θ − φ̄), and the real query loss and score as metrics.

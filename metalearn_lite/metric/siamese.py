@@ -73,7 +73,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..models import ConvNet4
-from ..protocol import MetaLearner, Predictor, check_batch, check_query, check_support, task_score
+from ..protocol import MetaLearner, Predictor, check_batch, check_query, check_support, check_tensor, task_score
+from ..utils import check_int, check_number
 
 #: Koch et al.'s image size; the shifts of :func:`koch_affine` are given in its pixels
 KOCH_IMAGE_SIZE = 105
@@ -92,13 +93,28 @@ def koch_affine(x: Tensor, generator: torch.Generator, degrees: float = 10.0, sh
     needs the inverse map (output to input), which is what is passed to it. Pixels from outside
     the image are background (0). The shape is kept; the numbers come from ``generator`` only
     (the draws are made in a fixed order), so a seeded generator repeats the distortions.
-    ``p = 0`` (or all ranges 0) is the identity.
+    ``p = 0`` (or all ranges 0) is the identity, and so is an empty batch. Refused with a
+    ValueError or TypeError: images that are not a 4-D floating-point tensor (convert uint8 pixels
+    first, e.g. ``x.float() / 255``), ranges that are negative or not finite, ``shear`` or
+    ``scale`` of 1 or more (the map could become singular), ``p`` outside [0, 1].
     """
+    check_tensor("x", x)
     if x.dim() != 4:
         raise ValueError(f"koch_affine expects images (batch, channels, height, width), got shape {tuple(x.shape)}")
-    if not 0 <= p <= 1:
-        raise ValueError(f"p must be a probability in [0, 1], got {p}")
+    if not x.is_floating_point():
+        raise TypeError(f"koch_affine resamples images bilinearly, so they must be floating point, got {x.dtype}: "
+                        f"convert them first, e.g. x.float() / 255 for 8-bit pixels")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator (e.g. torch.Generator().manual_seed(0)), got "
+                        f"{type(generator).__name__}")
+    degrees = check_number("degrees", degrees, 0, math.inf, low_open=False)
+    shift_px = check_number("shift_px", shift_px, 0, math.inf, low_open=False)
+    shear = check_number("shear", shear, 0, 1, low_open=False)
+    scale = check_number("scale", scale, 0, 1, low_open=False)
+    p = check_number("p", p, 0, 1, low_open=False, high_open=False)
     b, _, h, w = x.shape
+    if b == 0:
+        return x.clone()
 
     def component(low: float, high: float, identity: float) -> Tensor:
         value = low + (high - low) * torch.rand(b, generator=generator, dtype=torch.float64)
@@ -131,8 +147,14 @@ def verification_pairs(support_y: Tensor, query_y: Tensor, balance: bool = True,
     together weight ½ (each same pair ``1 / (2 · #same)``, each different pair
     ``1 / (2 · #different)``); a group that is empty gives its half to the other. Without
     ``balance`` every pair weighs ``1 / (Q·S)``. The weights sum to 1, so ``Σ weight · BCE`` is
-    the loss. Both are of ``dtype`` (default: torch's default dtype).
+    the loss. Both are of ``dtype`` (default: torch's default dtype). Empty label sets (no pair)
+    are refused with a ValueError.
     """
+    for name, labels in (("support_y", support_y), ("query_y", query_y)):
+        check_tensor(name, labels, labels=True)
+        if labels.dim() != 1 or labels.numel() == 0:
+            raise ValueError(f"{name} must be a non-empty 1-D tensor of labels, got shape {tuple(labels.shape)}: "
+                             f"verification pairs need at least one query and one support example")
     same = (query_y[:, None] == support_y[None, :]).to(dtype or torch.get_default_dtype())
     if not balance:
         return same, torch.full_like(same, 1 / same.numel())
@@ -170,6 +192,15 @@ class SiameseNetwork(MetaLearner):
                  balance: bool = True) -> None:
         super().__init__("classification")
         encoder = encoder if encoder is not None else ConvNet4()
+        if not isinstance(encoder, nn.Module):
+            raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
+        feature_dim = None if feature_dim is None else check_int("feature_dim", feature_dim)
+        if embedding_dim is not None:
+            embedding_dim = check_int("embedding_dim", embedding_dim)
+            measured = _embedding_width(encoder, input_shape, required=False)
+            if measured is not None and measured != embedding_dim:
+                raise ValueError(f"embedding_dim={embedding_dim}, but the encoder outputs {measured} numbers per input of "
+                                 f"shape {tuple(input_shape)}: pass embedding_dim={measured}, or leave it out to measure it")
         if feature_dim is not None:
             if embedding_dim is None:
                 embedding_dim = _embedding_width(encoder, input_shape)
@@ -181,7 +212,12 @@ class SiameseNetwork(MetaLearner):
         self.head = nn.Linear(self.embedding_dim, 1)  # the weights α_j and the bias b
 
     def embed(self, x: Tensor) -> Tensor:
-        return self.encoder(x).flatten(1)
+        h = self.encoder(x).flatten(1)
+        if h.shape[1] != self.embedding_dim:
+            raise ValueError(f"the encoder outputs {h.shape[1]} numbers per input of shape {tuple(x.shape[1:])}, but the "
+                             f"Siamese head was sized for embedding_dim={self.embedding_dim}: build the SiameseNetwork "
+                             f"with input_shape={tuple(x.shape[1:])} (or embedding_dim={h.shape[1]})")
+        return h
 
     def pair_logits(self, h1: Tensor, h2: Tensor) -> Tensor:
         """``logit p = Σ_j α_j |h1_q,j − h2_i,j| + b`` for every row q of ``h1`` and i of ``h2``: ``(Q, S)``."""
@@ -233,12 +269,15 @@ class SiameseNetwork(MetaLearner):
                       "pair_accuracy": sum(pair_accuracies) / count}
 
 
-def _embedding_width(encoder: nn.Module, input_shape: tuple[int, ...]) -> int:
-    """The encoder's output width, measured on a dummy batch of two inputs of shape ``input_shape``."""
+def _embedding_width(encoder: nn.Module, input_shape: tuple[int, ...], required: bool = True) -> int | None:
+    """The encoder's output width, measured on a dummy batch of two inputs of shape ``input_shape``
+    (``None`` when the encoder cannot run on it and not ``required``)."""
     try:
         with torch.no_grad():
             out = encoder(torch.zeros(2, *input_shape))
-    except (RuntimeError, ValueError) as error:
+    except (RuntimeError, ValueError, TypeError) as error:
+        if not required:
+            return None
         raise ValueError(f"could not run the encoder on inputs of shape {tuple(input_shape)} to size the Siamese head "
                          f"({error}); pass input_shape=<the shape of one input> or embedding_dim=<its output width>") from None
     return int(out.flatten(1).shape[1])
