@@ -45,6 +45,9 @@ def load_report(path: str | Path) -> dict[str, Any] | None:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON ({error}); rerun the benchmark that writes it") from None
+    if not isinstance(report, dict):
+        raise ValueError(f"{path} is not a benchmark report: it holds a JSON {type(report).__name__}, not an object "
+                         f"with 'config', 'training' and 'results'; rerun the benchmark that writes it")
     missing = {"config", "training", "results"} - set(report)
     if missing:
         raise ValueError(f"{path} is not a benchmark report: it lacks {sorted(missing)}")
@@ -56,6 +59,12 @@ def format_result(result: dict[str, Any] | None, digits: int = 1) -> str:
     that was skipped (the model cannot run it) or is absent."""
     if result is None or "skipped" in result:
         return "—"
+    keys = ("error",) if "error" in result else ("mean", "ci95")
+    for key in keys:
+        value = result.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            raise ValueError(f"a result needs a number under {key!r}, got {value!r} in {result!r}: the results file is "
+                             f"not one the benchmarks write (or the run diverged); rerun the benchmark")
     if "error" in result:
         return f"{result['error']:.{digits}%}"
     return f"{result['mean']:.{digits}%} ± {result['ci95']:.{digits}%}"

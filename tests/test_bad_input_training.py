@@ -357,3 +357,72 @@ def test_verification_pairs_refuses_empty_label_sets():
         verification_pairs(torch.tensor([0, 1]), torch.tensor([], dtype=torch.long))
     with pytest.raises(ValueError, match="support_y must be a non-empty"):
         verification_pairs(torch.tensor([], dtype=torch.long), torch.tensor([0]))
+
+
+# --- elsewhere in the library: the same rules ------------------------------------------------------
+@pytest.mark.parametrize("build, message", [
+    (lambda: ml.ConvNet4(hidden=0), "hidden must be a positive integer, got 0"),
+    (lambda: ml.ConvNet4(out_features=0), "out_features must be a positive integer, got 0"),
+    (lambda: ml.ConvNet4(image_size=2.5), "image_size must be a positive integer"),
+    (lambda: ml.MLP(1, 0), "out_features must be a positive integer, got 0"),
+    (lambda: ml.MLP(1, 1, hidden=(0,)), "each hidden width must be a positive integer, got 0"),
+    (lambda: ml.MLP(1, 1, hidden=40), r"hidden must be a sequence of layer widths, e.g. \(40, 40\), got 40"),
+    (lambda: make_blob_classes(num_classes=2.5), "num_classes must be a positive integer, got 2.5"),
+    (lambda: make_blob_classes(spread=math.nan), r"spread must be a number in \[0, inf\), got nan"),
+    (lambda: make_blob_classes(dim=3, informative=4), "informative=4 coordinates cannot exceed dim=3"),
+    (lambda: ml.baselines.FromScratch(lambda n: nn.Linear(4, n), steps=-1), "steps must be an integer >= 0"),
+    (lambda: ml.baselines.FromScratch(lambda n: nn.Linear(4, n), lr=math.inf), "lr must be a positive finite number"),
+])
+def test_constructors_refuse_impossible_sizes_by_name(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_models_accept_numpy_sizes():
+    net = ml.ConvNet4(hidden=np.int64(8), out_features=np.int32(3))
+    assert net(torch.rand(2, 1, 28, 28)).shape == (2, 3)
+    assert ml.MLP(np.int64(2), np.int64(1), hidden=(np.int64(4),))(torch.rand(3, 2)).shape == (3, 1)
+
+
+def test_stacking_episodes_of_different_shapes_says_which():
+    a, b = ml.SinusoidTasks(k_shot=5).episode(), ml.SinusoidTasks(k_shot=6).episode()
+    with pytest.raises(ValueError, match=r"episodes\[1\].support_x is torch.float32 \(6, 1\) but episodes\[0\].support_x is "
+                                         r"torch.float32 \(5, 1\): only episodes of the same shapes stack"):
+        EpisodeBatch.stack([a, b])
+    with pytest.raises(TypeError, match=r"episodes\[1\] is a int, not an Episode"):
+        EpisodeBatch.stack([a, 3])
+
+
+def test_mean_ci95_refuses_non_finite_values():
+    with pytest.raises(ValueError, match=r"1 of the 3 values are NaN or ±inf \(the first at index 2\)"):
+        ml.utils.mean_ci95([0.5, 0.6, math.nan])
+
+
+def test_devices_that_do_not_exist_are_refused_by_name():
+    with pytest.raises(ValueError, match="device must be a torch.device or a string such as 'cpu'"):
+        ml.utils.resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda', but CUDA is not available on this machine: pass device='cpu'"):
+            ml.evaluate(ml.NearestNeighbour(), [image_episode()], device="cuda")
+    assert ml.utils.resolve_device("cpu") == torch.device("cpu")
+
+
+def test_results_helpers_refuse_files_and_results_the_benchmarks_do_not_write(tmp_path):
+    from metalearn_lite.results import format_result, load_report
+
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="holds a JSON list, not an object"):
+        load_report(tmp_path / "list.json")
+    for bad in ({"mean": math.nan, "ci95": 0.01}, {"mean": 0.5}, {"error": "x"}):
+        with pytest.raises(ValueError, match="a result needs a number under"):
+            format_result(bad)
+    assert format_result({"mean": 0.952, "ci95": 0.005}) == "95.2% ± 0.5%"
+    assert format_result({"skipped": "too big"}) == "—"
+
+
+def test_presentation_numbers_refuses_numpy_labels():
+    from metalearn_lite.memory.presentations import presentation_numbers
+
+    with pytest.raises(TypeError, match="labels must be a torch.Tensor, got a numpy.ndarray"):
+        presentation_numbers(np.array([0, 1, 0]))
+    assert presentation_numbers(torch.tensor([0, 1, 0, 0])).tolist() == [1, 1, 2, 3]

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ..data.episodes import TaskSource
+from ..protocol import check_tensor
 from ..utils import is_integer, mean_ci95
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 
 def presentation_numbers(labels: Tensor) -> Tensor:
     """For a sequence of labels ``(…, T)``: how many times each label has appeared so far, counting this one."""
+    check_tensor("labels", labels, labels=True)
+    if labels.dim() == 0:
+        raise ValueError("labels must be a sequence (…, T) of labels, got a 0-d tensor")
     same = labels[..., :, None] == labels[..., None, :]  # [t, s]: same label
     return torch.tril(same).sum(-1)
 
