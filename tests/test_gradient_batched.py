@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from metalearn_lite import EpisodeBatch
+from metalearn_lite import Episode, EpisodeBatch
 from metalearn_lite.gradient import ANIL, MAML, MetaSGD
 from metalearn_lite.models import MLP, ConvNet4
 
@@ -249,3 +249,28 @@ def test_batched_validates_every_episode_like_the_loop(model):
             make_learner("MAML", model, batched).meta_loss(batch)
         errors.append(str(error.value))
     assert errors[0] == errors[1]
+
+
+def test_vmap_second_order_through_batchnorm_is_wrong_in_this_torch():
+    """Why ``batched=True`` refuses BatchNorm: forcing the vmap path through batch statistics
+    gives the loop's loss and first-order gradient, but another second-order meta-gradient
+    (in float64, far beyond rounding). If a torch release fixes this, this test fails: then the
+    refusal in ``vmap_obstacle`` can be lifted."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6, track_running_stats=False), nn.ReLU(), nn.Linear(6, 3)).double()
+    learner = MAML(net, 0.4)
+    g = torch.Generator().manual_seed(0)
+    episodes = [Episode(torch.randn(6, 4, generator=g, dtype=torch.float64), torch.arange(3).repeat(2),
+                        torch.randn(6, 4, generator=g, dtype=torch.float64), torch.arange(3).repeat(2)) for _ in range(3)]
+    batch = EpisodeBatch.stack(episodes)
+    differences = {}
+    for first_order in (False, True):
+        learner.first_order = first_order
+        loop_loss, _ = learner.meta_loss(batch)
+        vmap_loss, _ = learner.batched_meta_loss(batch)  # bypasses the refusal in meta_loss
+        loop_grad = torch.autograd.grad(loop_loss, list(learner.parameters()))
+        vmap_grad = torch.autograd.grad(vmap_loss, list(learner.parameters()))
+        assert abs(float(loop_loss.detach() - vmap_loss.detach())) < 1e-12
+        differences[first_order] = max_difference(list(loop_grad), list(vmap_grad))
+    assert differences[True] < 1e-12  # first order: the same
+    assert differences[False] > 1e-6  # second order through the batch statistics: not the same
