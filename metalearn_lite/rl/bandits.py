@@ -285,6 +285,8 @@ def evaluate(
     or a :class:`BanditTasks` stream (usually ``split="test"``), from which ``trials`` new tasks
     are drawn (the stream advances) and whose n is used. ``seed`` seeds :func:`run_trials`.
     """
+    check_policy(policy)
+    trials = check_int("trials (the number of tasks to draw)", trials)
     if n is not None:
         n = check_int("n (the number of pulls in a trial)", n)
     if isinstance(tasks, BanditTasks):
@@ -295,8 +297,6 @@ def evaluate(
         if n is None:
             raise ValueError("pass n (pulls per trial) along with a tensor of task probabilities")
         probs = tasks
-    check_policy(policy)
-    trials = check_int("trials (the number of tasks to draw)", trials)
     was_training = getattr(policy, "training", None)
     if was_training:
         policy.eval()  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ import math
 from contextlib import contextmanager
 from typing import Iterator, Mapping
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -90,7 +91,7 @@ def check_cpu_seconds(cpu_seconds: object) -> float | None:
 
 def check_bool(name: str, value: object) -> bool:
     """A Python or NumPy bool (not an int or a string, which would be read as True or False silently)."""
-    if not isinstance(value, bool) and type(value).__name__ != "bool_":
+    if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{name} must be True or False, got {value!r}")
     return bool(value)
 

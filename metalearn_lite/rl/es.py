@@ -151,6 +151,8 @@ def train_es_maml(
             goals = tasks.sample(meta_batch)
             eps = torch.randn(population, theta.numel(), generator=generator)
             members = theta.detach() + sigma * torch.cat([eps, -eps])
+            if not bool(torch.isfinite(members).all()):
+                raise NonFiniteError("the perturbed parameters θ ± σε became NaN or ±inf", hint)
             fitness, used_steps = adapted_returns(policy, unflatten(members, like), goals, episodes, alpha, gamma,
                                                   horizon, generator)
             fitness = fitness.mean(-1)
