@@ -94,7 +94,7 @@ def test_train_pretrained_stops_at_the_first_non_finite_value():
 
 def test_adaptation_returns_stops_at_a_non_finite_adapted_policy():
     policy = small_policy()
-    with pytest.raises(FloatingPointError, match=r"at adaptation step \d+; try a smaller inner step size \(alpha=1000000.0\)"):
+    with pytest.raises(FloatingPointError, match=r"actions became NaN or ±inf .* after 1 adaptation step; try a smaller inner step size \(alpha=1000000.0\)"):
         adaptation_returns(policy, policy.init(0), torch.zeros(2, 2), steps=2, alpha=1e6, episodes=2, horizon=5)
 
 
@@ -415,3 +415,19 @@ def test_numpy_scalars_are_accepted_everywhere():
     assert len(train_pretrained(policy, i(1), **small)[1].train["return"]) == 1
     assert len(train_es_maml(policy, i(1), population=i(2), sigma=f(0.02), alpha=f(0.001), **small)[1].train["fitness"]) == 1
     assert es_gradient(torch.tensor([0.0, 1.0]), torch.ones(1, 3), f(0.1)).shape == (3,)
+
+
+def test_sample_categorical_and_a2c_loss_check_their_input():
+    with pytest.raises(ValueError, match=r"u must hold uniform numbers in \[0, 1\)"):
+        sample_categorical(torch.zeros(2, 3), torch.tensor([0.5, NAN]))
+    with pytest.raises(ValueError, match=r"logits \(batch, k\) and u \(batch,\)"):
+        sample_categorical(torch.zeros(2, 3), torch.rand(3))
+    assert sample_categorical(torch.zeros(2, 3), torch.tensor([0.0, 0.99])).tolist() == [0, 2]
+    with pytest.raises(ValueError, match=r"logits \(B, n, k\) and values, actions, rewards \(B, n\)"):
+        a2c_loss(torch.zeros(2, 3, 2), torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4),
+                 0.9, 0.1, 0.1)
+    with pytest.raises(ValueError, match=r"actions must be arm indices in 0 … 1"):
+        a2c_loss(torch.zeros(2, 3, 2), torch.zeros(2, 3), torch.full((2, 3), 2), torch.zeros(2, 3), 0.9, 0.1, 0.1)
+    with pytest.raises(ValueError, match="value_coef"):
+        a2c_loss(torch.zeros(2, 3, 2), torch.zeros(2, 3), torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3),
+                 0.9, -1.0, 0.1)

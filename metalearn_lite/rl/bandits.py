@@ -248,6 +248,10 @@ def run_trials(
     ``policy.observe(a, r)``. ``policy.reset(probs, n)`` is called first: the policy's memory
     starts empty for every trial (only :class:`~metalearn_lite.rl.baselines.Oracle` reads probs).
     Runs without autograd; RL² training has its own loop (:func:`metalearn_lite.rl.rl2.train_rl2`).
+
+    Refused with a ValueError: ``noise`` outside [0, 1) (or NaN), and a policy whose ``act`` does
+    not return an integer tensor (batch,) of arms in 0 … k − 1 (the message names the policy and
+    the pull).
     """
     name = check_policy(policy)
     p = check_probs(probs)
@@ -284,6 +288,7 @@ def evaluate(
     pass the same tensor and seed to compare policies on the same held-out tasks and outcomes —
     or a :class:`BanditTasks` stream (usually ``split="test"``), from which ``trials`` new tasks
     are drawn (the stream advances) and whose n is used. ``seed`` seeds :func:`run_trials`.
+    ``n`` and ``trials`` must be integers >= 1.
     """
     check_policy(policy)
     trials = check_int("trials (the number of tasks to draw)", trials)

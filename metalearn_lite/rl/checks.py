@@ -29,12 +29,13 @@ class NonFiniteError(FloatingPointError):
 
 
 @contextmanager
-def at_step(step: int, hint: str, label: str = "step") -> Iterator[None]:
-    """Re-raise a :class:`NonFiniteError` from inside as ``"<what> at <label> <step>; <hint>"``."""
+def at_step(place: str, hint: str) -> Iterator[None]:
+    """Re-raise a :class:`NonFiniteError` from inside as ``"<what> <place>; <hint>"``, e.g. with
+    ``place = "at step 3"`` and the training loop's own ``hint``."""
     try:
         yield
     except NonFiniteError as error:
-        raise NonFiniteError(f"{error.what} at {label} {step}", hint) from None
+        raise NonFiniteError(f"{error.what} {place}", hint) from None
 
 
 def first_non_finite(tensors: Mapping[str, Tensor]) -> str | None:

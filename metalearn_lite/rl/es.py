@@ -79,6 +79,8 @@ def es_gradient(fitness: Tensor, eps: Tensor, sigma: float) -> Tensor:
     """(1 / (2Pσ)) Σ_p (u⁺_p − u⁻_p) ε_p for ``fitness`` (2P,) = [F(θ + σε_1..P), F(θ − σε_1..P)]
     after centred ranks u, and ``eps`` (P, D). Fitness values that are NaN or ±inf are refused."""
     sigma = check_number("sigma (the perturbation scale)", sigma)
+    if not isinstance(fitness, Tensor):
+        raise ValueError(f"fitness must be a tensor, got {type(fitness).__name__}")
     if not isinstance(eps, Tensor) or eps.dim() != 2:
         raise ValueError(f"eps must be a (P, D) tensor, got {getattr(eps, 'shape', eps)!r}")
     p = eps.shape[0]
@@ -97,6 +99,8 @@ def adapted_returns(
 ) -> tuple[Tensor, int]:
     """F of every member on every goal: ``members`` has a leading dimension k (one θ each); returns
     (k, m) mean returns after one first-order policy-gradient step, and the environment steps used."""
+    if not isinstance(policy, GaussianMLPPolicy):
+        raise ValueError(f"policy must be a GaussianMLPPolicy, got {policy!r}")
     batch = policy.check_params(members)
     if len(batch) != 1:
         raise ValueError(f"members must have one leading dimension (one θ per member), got batch dimensions {batch}")
@@ -147,7 +151,7 @@ def train_es_maml(
     history, start, env_steps = History(), time.process_time(), 0
     hint = f"try a smaller perturbation scale (sigma={sigma}), learning rate (lr={lr}) or inner step size (alpha={alpha})"
     for step in range(1, steps + 1):
-        with at_step(step, hint):
+        with at_step(f"at step {step}", hint):
             goals = tasks.sample(meta_batch)
             eps = torch.randn(population, theta.numel(), generator=generator)
             members = theta.detach() + sigma * torch.cat([eps, -eps])

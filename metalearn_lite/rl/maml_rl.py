@@ -112,9 +112,6 @@ def dice_objective(log_probs: Tensor, traj: Trajectories, gamma: float, baseline
     if baseline is not None and (not isinstance(baseline, Tensor) or baseline.shape != traj.rewards.shape):
         raise ValueError(f"baseline must have the rewards' shape (m, n, T) = {tuple(traj.rewards.shape)}, got "
                          f"{tuple(baseline.shape) if isinstance(baseline, Tensor) else type(baseline).__name__}")
-    if log_probs.shape != traj.rewards.shape:
-        raise ValueError(f"log_probs must have the rewards' shape (m, n, T) = {tuple(traj.rewards.shape)}, "
-                         f"got {tuple(log_probs.shape)}")
     horizon = log_probs.shape[-1]
     mask = traj.mask.to(log_probs.dtype)
     ell = log_probs * mask
@@ -197,17 +194,19 @@ def adaptation_returns(
     policy, params = _check_policy_params(policy, params)
     steps = check_int("steps", steps, minimum=0)
     alpha, gamma = check_non_negative("alpha (the inner step size)", alpha), check_gamma(gamma)
-    episodes, horizon, seed = check_int("episodes", episodes), check_int("horizon", horizon), check_int("seed", seed, 0)
+    episodes, horizon = check_int("episodes", episodes), check_int("horizon", horizon)
     generator = make_generator(seed)
     current = {k: v.detach().clone() for k, v in expand_params(params, check_goals(goals).shape[0]).items()}
     returns = []
+    hint = f"try a smaller inner step size (alpha={alpha})"
     for k in range(steps + 1):
-        with at_step(k, f"try a smaller inner step size (alpha={alpha})", "adaptation step"):
+        with at_step(f"after {k} adaptation step{'s' * (k != 1)}", hint):
             traj = rollout(policy, current, goals, episodes, horizon, seed=generator)
-            returns.append(traj.returns.mean(-1))
-            if k < steps:
-                b = linear_feature_baseline(traj, gamma)
-                current = {name: v.detach().requires_grad_() for name, v in current.items()}
+        returns.append(traj.returns.mean(-1))
+        if k < steps:
+            b = linear_feature_baseline(traj, gamma)
+            current = {name: v.detach().requires_grad_() for name, v in current.items()}
+            with at_step(f"at adaptation step {k + 1}", hint):
                 current = {name: v.detach() for name, v in
                            adapt(policy.log_prob, current, traj, alpha, gamma, first_order=True, baseline=b).items()}
     return torch.stack(returns)
@@ -281,7 +280,7 @@ def train_maml_rl(
     history, start, env_steps = History(), time.process_time(), 0
     hint = f"try a smaller learning rate (lr={lr}) or inner step size (alpha={alpha})"
     for step in range(1, steps + 1):
-        with at_step(step, hint):
+        with at_step(f"at step {step}", hint):
             goals = tasks.sample(meta_batch)
             support = rollout(policy, theta, goals, episodes, horizon, seed=generator)
             adapted = adapt(policy.log_prob, expand_params(theta, meta_batch), support, alpha, gamma, first_order,
@@ -327,7 +326,7 @@ def train_pretrained(
     history, start, env_steps = History(), time.process_time(), 0
     hint = f"try a smaller learning rate (lr={lr})"
     for step in range(1, steps + 1):
-        with at_step(step, hint):
+        with at_step(f"at step {step}", hint):
             goals = tasks.sample(meta_batch)
             traj = rollout(policy, theta, goals, episodes, horizon, seed=generator)
             j = dice_objective(policy.log_prob(theta, traj.obs, traj.actions), traj, gamma,

@@ -52,6 +52,8 @@ def sample_categorical(logits: Tensor, u: Tensor) -> Tensor:
     if not isinstance(logits, Tensor) or not isinstance(u, Tensor) or logits.dim() < 1 or u.shape != logits.shape[:-1]:
         raise ValueError("sample_categorical needs logits (batch, k) and u (batch,) tensors, got "
                          f"{getattr(logits, 'shape', logits)!r} and {getattr(u, 'shape', u)!r}")
+    if not bool(((u >= 0) & (u < 1)).all()):
+        raise ValueError(f"u must hold uniform numbers in [0, 1), got {u[~((u >= 0) & (u < 1))].flatten()[:5].tolist()}")
     if not bool(torch.isfinite(logits).all()):
         raise NonFiniteError("the policy's logits are NaN or ±inf (its weights diverged?)",
                              "check the weights with torch.isfinite, or train again with a smaller learning rate")
@@ -187,6 +189,8 @@ def a2c_loss(
     term (CleanRL's ``norm_adv``), which keeps the policy gradient's scale independent of n; it
     needs at least two advantages (B · n >= 2), since one value has no standard deviation.
     """
+    if not all(isinstance(x, Tensor) for x in (logits, values, actions, rewards)):
+        raise ValueError("a2c_loss needs tensors: logits (B, n, k) and values, actions, rewards (B, n)")
     if logits.dim() != 3 or values.shape != logits.shape[:2] or actions.shape != values.shape or rewards.shape != values.shape:
         raise ValueError(f"a2c_loss needs logits (B, n, k) and values, actions, rewards (B, n), got {tuple(logits.shape)}, "
                          f"{tuple(values.shape)}, {tuple(actions.shape)} and {tuple(rewards.shape)}")
