@@ -213,6 +213,8 @@ def test_adapt_and_objectives_check_their_arguments():
         adapt(policy.log_prob, expand_params(policy.init(0), 2), traj, 0.1)
     with pytest.raises(ValueError, match="non-empty dict"):
         adapt(policy.log_prob, {}, traj, 0.1)
+    with pytest.raises(ValueError, match="log_prob must be a function"):
+        adapt(None, per_task(policy.init(0)), traj, 0.1)
     with pytest.raises(ValueError, match="alpha"):
         adapt(policy.log_prob, per_task(policy.init(0)), traj, -1.0)
     with pytest.raises(ValueError, match="Trajectories"):

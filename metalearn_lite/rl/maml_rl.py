@@ -146,6 +146,8 @@ def adapt(
     The tensors of ``params`` must require gradients; a θ' that holds NaN or ±inf raises a
     FloatingPointError.
     """
+    if not callable(log_prob):
+        raise ValueError(f"log_prob must be a function (params, obs, actions) -> log π, e.g. policy.log_prob, got {log_prob!r}")
     _check_trajectories(traj)
     alpha, gamma = check_non_negative("alpha (the inner step size)", alpha), check_gamma(gamma)
     first_order = check_bool("first_order", first_order)

@@ -273,6 +273,7 @@ def train_rl2(
     history = History()
     start = time.process_time()
     rows = torch.arange(batch, device=device)
+    hint = f"try a smaller learning rate (lr={lr}) or a smaller max_grad_norm (now {max_grad_norm})"
     for step in range(1, steps + 1):
         p = tasks.sample(batch).to(device)
         u = torch.rand(2, batch, n, generator=generator).to(device)  # [0]: outcomes, [1]: action sampling
@@ -290,7 +291,6 @@ def train_rl2(
         r_all = torch.stack(rewards, dim=1)
         loss, metrics = a2c_loss(torch.stack(logits, 1), torch.stack(values, 1), torch.stack(actions, 1), r_all,
                                  gamma, value_coef, entropy_coef, normalize_advantages)
-        hint = (f"try a smaller learning rate (lr={lr}) or gradient clipping (max_grad_norm={max_grad_norm})")
         check_finite_loss("the RL² training loss", loss, hint, step)
         optimiser.zero_grad()
         loss.backward()
