@@ -110,7 +110,7 @@ def test_discounted_returns_and_a2c_loss_by_hand():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"k": 1}, "k .*>= 2"), ({"n": 0}, "n .*>= 1"), ({"steps": 0}, "steps"), ({"batch": 0}, "batch"),
+    ({"k": 1}, "k .*>= 2"), ({"n": 0}, "n .*positive integer"), ({"steps": 0}, "steps"), ({"batch": 0}, "batch"),
     ({"lr": 0}, "lr"), ({"gamma": 1.5}, "gamma"), ({"entropy_coef": -1}, "entropy_coef"),
     ({"cpu_seconds": 0}, "cpu_seconds"), ({"policy": RL2Policy(3)}, "RL2Policy for k = 5"),
 ])

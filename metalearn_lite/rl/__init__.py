@@ -14,6 +14,10 @@
   meta-gradients with DiCE), :func:`train_maml_rl`, :func:`train_pretrained`,
   :func:`adaptation_returns`; evolution strategies as the outer loop — :func:`train_es_maml`.
 
+Bad arguments are refused with a ValueError that names them (NumPy scalars count as numbers);
+training and adaptation stop with a FloatingPointError at the first NaN or ±inf loss, action or
+weight, naming the step (helpers in :mod:`metalearn_lite.rl.checks`).
+
 Not imported by ``import metalearn_lite``, which stays as light as it was.
 """
 from .bandits import BanditPolicy, BanditTasks, BernoulliBanditEnv, Trials, evaluate, expected_regret, run_trials

@@ -38,7 +38,8 @@ from gymnasium import spaces
 from torch import Tensor
 
 from ..training import EvalResult
-from ..utils import mean_ci95, spawned_seed
+from ..utils import check_int, check_seed, mean_ci95, spawned_seed
+from .checks import check_arms
 
 SPLITS = {"train": 0, "test": 1}
 
@@ -46,11 +47,7 @@ SPLITS = {"train": 0, "test": 1}
 # --- checks -------------------------------------------------------------------------------------
 def check_k_n(k: object, n: object) -> tuple[int, int]:
     """k (arms) must be an integer >= 2, n (pulls per trial) an integer >= 1."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
-        raise ValueError(f"k (the number of arms) must be an integer >= 2, got {k!r}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n (the number of pulls in a trial) must be an integer >= 1, got {n!r}")
-    return int(k), int(n)
+    return check_int("k (the number of arms)", k, minimum=2), check_int("n (the number of pulls in a trial)", n)
 
 
 def check_probs(probs: object, k: int | None = None, batched: bool = True) -> Tensor:
@@ -84,17 +81,18 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator:
         if seed.device.type != "cpu":
             raise ValueError(f"pass a CPU torch.Generator (randomness is drawn on the CPU), got one on {seed.device}")
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise ValueError(f"seed must be an integer, a CPU torch.Generator or None, got {seed!r}")
-    return torch.Generator().manual_seed(0 if seed is None else int(seed))
+    try:
+        seed = check_seed("seed", seed)
+    except ValueError:
+        raise ValueError(f"seed must be an integer >= 0, a CPU torch.Generator or None, got {seed!r}") from None
+    return torch.Generator().manual_seed(0 if seed is None else seed)
 
 
 def split_generator(seed: object, split: str) -> torch.Generator:
     """The CPU generator of the ``split`` ("train" or "test") task stream of ``seed``: seeded from
     ``SeedSequence(seed, spawn_key=(0,))`` or ``(1,)``, so the two streams are independent."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    if split not in SPLITS:
+    seed = check_int("seed", seed, minimum=0)
+    if not isinstance(split, str) or split not in SPLITS:
         raise ValueError(f"split must be one of {sorted(SPLITS)}, got {split!r}")
     return torch.Generator().manual_seed(spawned_seed(seed, SPLITS[split]) >> 1)  # a 63-bit seed
 
@@ -138,8 +136,10 @@ class BernoulliBanditEnv(gym.Env):
         """Start a trial: a new task drawn from the environment's generator, or ``options["probs"]``.
 
         Returns the first observation and an info dict."""
-        super().reset(seed=seed)
-        options = options or {}
+        super().reset(seed=check_seed("seed", seed))  # Gymnasium takes only Python ints
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise ValueError(f"options must be a dict such as {{'probs': [...]}} or None, got {options!r}")
         unknown = set(options) - {"probs"}
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; the only option is 'probs'")
@@ -154,7 +154,7 @@ class BernoulliBanditEnv(gym.Env):
         """Pull arm ``action``: (observation, reward 0 or 1, terminated, truncated after n pulls, info)."""
         if self.pulls >= self.n:
             raise RuntimeError(f"the trial is over (all {self.n} pulls made, or reset() never called); call reset()")
-        if not self.action_space.contains(action):
+        if isinstance(action, (bool, np.bool_)) or not self.action_space.contains(action):
             raise ValueError(f"action must be an arm index in 0 … {self.k - 1}, got {action!r}")
         a = int(action)
         reward = float(self.np_random.random() < self.probs[a])
@@ -186,16 +186,15 @@ class BanditTasks:
     def __init__(self, k: int, n: int, seed: int = 0, split: str = "train") -> None:
         self.k, self.n = check_k_n(k, n)
         self.generator = split_generator(seed, split)
-        self.seed, self.split = int(seed), split
+        self.seed, self.split = check_int("seed", seed, minimum=0), split
 
     def __repr__(self) -> str:
         return f"BanditTasks(k={self.k}, n={self.n}, seed={self.seed}, split={self.split!r})"
 
     def sample(self, batch: int, device: torch.device | str | None = None) -> Tensor:
         """(batch, k) success probabilities, i.i.d. Uniform[0, 1], on ``device`` (default CPU)."""
-        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
-            raise ValueError(f"batch (the number of tasks) must be an integer >= 1, got {batch!r}")
-        return torch.rand(int(batch), self.k, generator=self.generator).to(device or "cpu")
+        batch = check_int("batch (the number of tasks)", batch)
+        return torch.rand(batch, self.k, generator=self.generator).to(device or "cpu")
 
 
 @dataclass
@@ -226,10 +225,12 @@ def expected_regret(probs: Tensor, actions: Tensor) -> Tensor:
     """n · max_j p_j − Σ_t p_{a_t} for each trial (batch,): what the chosen arms lose in expectation
     to always pulling the best arm (the "pseudo-regret"; the reward noise is averaged out)."""
     p = check_probs(probs)
-    if actions.dim() != 2 or actions.shape[0] != p.shape[0]:
-        raise ValueError(f"actions must have shape (batch, n) = ({p.shape[0]}, n), got {tuple(actions.shape)}")
+    if not isinstance(actions, Tensor) or actions.dim() != 2 or actions.shape[0] != p.shape[0]:
+        shape = tuple(actions.shape) if isinstance(actions, Tensor) else type(actions).__name__
+        raise ValueError(f"actions must have shape (batch, n) = ({p.shape[0]}, n), got {shape}")
+    actions = check_arms("actions", actions, p.shape[1]).to(p.device)
     n = actions.shape[1]
-    return n * p.max(dim=1).values - p.gather(1, actions.long()).sum(dim=1)
+    return n * p.max(dim=1).values - p.gather(1, actions).sum(dim=1)
 
 
 def run_trials(
@@ -247,16 +248,19 @@ def run_trials(
     ``policy.observe(a, r)``. ``policy.reset(probs, n)`` is called first: the policy's memory
     starts empty for every trial (only :class:`~metalearn_lite.rl.baselines.Oracle` reads probs).
     Runs without autograd; RL² training has its own loop (:func:`metalearn_lite.rl.rl2.train_rl2`).
+
+    Refused with a ValueError: ``noise`` outside [0, 1) (or NaN), and a policy whose ``act`` does
+    not return an integer tensor (batch,) of arms in 0 … k − 1 (the message names the policy and
+    the pull).
     """
+    name = check_policy(policy)
     p = check_probs(probs)
     _, n = check_k_n(p.shape[1], n)
     generator = make_generator(seed)
     if noise is None:
         u = torch.rand(p.shape[0], n, generator=generator)
     else:
-        u = torch.as_tensor(noise)
-        if u.shape != (p.shape[0], n):
-            raise ValueError(f"noise must have shape (batch, n) = ({p.shape[0]}, {n}), got {tuple(u.shape)}")
+        u = check_noise(noise, (p.shape[0], n))
     u = u.to(device=p.device, dtype=p.dtype)
     rows = torch.arange(p.shape[0], device=p.device)
     actions = torch.empty(p.shape[0], n, dtype=torch.long, device=p.device)
@@ -264,10 +268,7 @@ def run_trials(
     with torch.no_grad():
         policy.reset(p, n)
         for t in range(n):
-            a = policy.act(t, generator)
-            if a.shape != (p.shape[0],) or a.dtype != torch.long:
-                raise ValueError(f"{type(policy).__name__}.act must return a long tensor of shape ({p.shape[0]},), "
-                                 f"got {a.dtype} of shape {tuple(a.shape)}")
+            a = check_arms(f"{name}.act (at pull {t})", policy.act(t, generator), p.shape[1], (p.shape[0],)).to(p.device)
             r = (u[:, t] < p[rows, a]).to(p.dtype)
             policy.observe(a, r)
             actions[:, t], rewards[:, t] = a, r
@@ -287,7 +288,12 @@ def evaluate(
     pass the same tensor and seed to compare policies on the same held-out tasks and outcomes —
     or a :class:`BanditTasks` stream (usually ``split="test"``), from which ``trials`` new tasks
     are drawn (the stream advances) and whose n is used. ``seed`` seeds :func:`run_trials`.
+    ``n`` and ``trials`` must be integers >= 1.
     """
+    check_policy(policy)
+    trials = check_int("trials (the number of tasks to draw)", trials)
+    if n is not None:
+        n = check_int("n (the number of pulls in a trial)", n)
     if isinstance(tasks, BanditTasks):
         if n is not None and n != tasks.n:
             raise ValueError(f"n = {n} but the tasks have n = {tasks.n} pulls per trial; leave n out")
@@ -306,6 +312,34 @@ def evaluate(
             policy.train()  # type: ignore[attr-defined]
     mean, ci95 = mean_ci95(totals.cpu())
     return EvalResult(metric="total reward", mean=mean, ci95=ci95, scores=totals.cpu().tolist())
+
+
+def check_policy(policy: object) -> str:
+    """``policy`` must be a bandit policy object (with ``reset``, ``act`` and ``observe``); returns its class name."""
+    if isinstance(policy, type):
+        raise ValueError(f"pass a policy object, e.g. {policy.__name__}(), not the class {policy.__name__}")
+    missing = [m for m in ("reset", "act", "observe") if not callable(getattr(policy, m, None))]
+    if missing:
+        raise ValueError(f"policy must be a BanditPolicy (with reset, act and observe), got {policy!r} "
+                         f"(no {', '.join(missing)})")
+    return type(policy).__name__
+
+
+def check_noise(noise: object, shape: tuple[int, int]) -> Tensor:
+    """``noise`` as a real tensor of ``shape`` (batch, n) with values in [0, 1) (the outcome numbers u)."""
+    try:
+        u = torch.as_tensor(noise)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"noise must be a (batch, n) tensor of numbers in [0, 1), got {noise!r}") from error
+    if tuple(u.shape) != shape:
+        raise ValueError(f"noise must have shape (batch, n) = {shape}, got {tuple(u.shape)}")
+    if u.dtype == torch.bool or u.is_complex():
+        raise ValueError(f"noise must hold real numbers in [0, 1), got dtype {u.dtype}")
+    bad = torch.isnan(u) | (u < 0) | (u >= 1)
+    if bool(bad.any()):
+        raise ValueError(f"noise must hold uniform numbers in [0, 1) (pull t pays 1 if u < p), "
+                         f"got {u[bad].flatten()[:5].tolist()}")
+    return u
 
 
 class BanditPolicy:
@@ -334,6 +368,7 @@ class BanditPolicy:
 
 
 __all__ = [
-    "BanditPolicy", "BanditTasks", "BernoulliBanditEnv", "Trials", "check_k_n", "check_probs", "evaluate", "expected_regret",
+    "BanditPolicy", "BanditTasks", "BernoulliBanditEnv", "Trials", "check_k_n", "check_noise", "check_policy", "check_probs",
+    "evaluate", "expected_regret",
     "make_generator", "run_trials", "split_generator",
 ]

@@ -27,7 +27,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..utils import is_integer
+from ..utils import check_int, check_number
 from .bandits import BanditPolicy, expected_regret
 
 
@@ -78,9 +78,7 @@ class UCB1(CountingPolicy):
     UCB1 itself (``c`` scales the exploration bonus, a knob for the exercises)."""
 
     def __init__(self, c: float = 1.0) -> None:
-        if isinstance(c, bool) or not isinstance(c, (int, float)) or not c >= 0 or c == float("inf"):
-            raise ValueError(f"c (the exploration bonus scale) must be a finite number >= 0, got {c!r}")
-        self.c = float(c)
+        self.c = check_number("c (the exploration bonus scale, >= 0)", c, 0.0, low_open=False)
 
     def act(self, t: int, generator: torch.Generator) -> Tensor:
         if t < self.k:  # initialisation: arm t at pull t
@@ -96,10 +94,16 @@ def beta_integer(a: Tensor, b: Tensor, generator: torch.Generator) -> Tensor:
     E_i = −log(1 − U_i); the uniforms U come from ``generator`` on the CPU (torch's own Beta
     sampler cannot take a generator). Cost: 2 · max(a, b) uniforms per sample.
     """
+    if not isinstance(a, Tensor) or not isinstance(b, Tensor):
+        raise ValueError(f"a and b must be tensors, got {type(a).__name__} and {type(b).__name__}")
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator, got {generator!r}")
+    if a.numel() == 0:
+        return torch.empty(a.shape, dtype=torch.float64, device=a.device)
     if a.shape != b.shape:
         raise ValueError(f"a and b must have one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
     if (a < 1).any() or (b < 1).any() or (a != a.round()).any() or (b != b.round()).any():
-        raise ValueError("beta_integer needs integer parameters >= 1")
+        raise ValueError("beta_integer needs integer parameters >= 1 (finite, not NaN)")
     m = int(max(a.max(), b.max()))
     e = -torch.log1p(-torch.rand(2, *a.shape, m, generator=generator, dtype=torch.float64)).to(a.device)
     i = torch.arange(m, device=a.device)
@@ -121,9 +125,7 @@ class EpsilonGreedy(CountingPolicy):
     ``EpsilonGreedy(0.0)`` is greedy: each arm once, then always the best mean so far."""
 
     def __init__(self, epsilon: float = 0.1) -> None:
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not 0 <= epsilon <= 1:
-            raise ValueError(f"epsilon must be a probability in [0, 1], got {epsilon!r}")
-        self.epsilon = float(epsilon)
+        self.epsilon = check_number("epsilon (a probability)", epsilon, 0.0, 1.0, low_open=False, high_open=False)
 
     def act(self, t: int, generator: torch.Generator) -> Tensor:
         greedy = self.means().argmax(dim=1)
@@ -154,9 +156,7 @@ def gittins_table(n: int, grid: int = 401) -> Tensor:
     from .bandits import check_k_n
 
     _, n = check_k_n(2, n)
-    if not is_integer(grid) or grid < 3:
-        raise ValueError(f"grid (the number of λ values) must be an integer >= 3, got {grid!r}")
-    grid = int(grid)
+    grid = check_int("grid (the number of λ values)", grid, minimum=3)
     lam = torch.linspace(0.0, 1.0, grid, dtype=torch.float64).view(-1, 1, 1)
     i = torch.arange(n + 1, dtype=torch.float64)
     mu = (1 + i.view(-1, 1)) / (2 + i.view(-1, 1) + i.view(1, -1))  # μ(s, f)
@@ -185,9 +185,7 @@ class Gittins(CountingPolicy):
     _tables: dict[tuple[int, int], Tensor] = {}
 
     def __init__(self, grid: int = 401) -> None:
-        if not is_integer(grid) or grid < 3:
-            raise ValueError(f"grid (the number of λ values) must be an integer >= 3, got {grid!r}")
-        self.grid = int(grid)
+        self.grid = check_int("grid (the number of λ values)", grid, minimum=3)
 
     def reset(self, probs: Tensor, n: int) -> None:
         super().reset(probs, n)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import gymnasium as gym
 import numpy as np
@@ -41,19 +41,15 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
+from ..utils import check_int, check_number, check_seed, is_integer
 from .bandits import make_generator, split_generator
+from .checks import NonFiniteError, check_bool, first_non_finite
 
 GOAL_LOW, GOAL_HIGH = -0.5, 0.5
 MAX_SPEED = 0.1  # |a| per coordinate after clipping
 HORIZON = 100
 GOAL_TOLERANCE = 0.01
 Params = dict[str, Tensor]
-
-
-def _count(name: str, value: object, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def check_goals(goals: object) -> Tensor:
@@ -85,7 +81,7 @@ class PointNavigationEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, horizon: int = HORIZON) -> None:
-        self.horizon = _count("horizon", horizon)
+        self.horizon = check_int("horizon", horizon)
         self.action_space = spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(2,), dtype=np.float32)
         self.goal = np.zeros(2)
@@ -96,13 +92,18 @@ class PointNavigationEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         """Start an episode at the origin: a new goal from the environment's generator (``seed``
         re-seeds it), or ``options["goal"]``. Returns the first observation and an info dict."""
-        super().reset(seed=seed)
-        options = options or {}
+        super().reset(seed=check_seed("seed", seed))  # Gymnasium takes only Python ints
+        options = {} if options is None else options
+        if not isinstance(options, dict):
+            raise ValueError(f"options must be a dict such as {{'goal': (x, y)}} or None, got {options!r}")
         unknown = set(options) - {"goal"}
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; the only option is 'goal'")
         if options.get("goal") is not None:
-            goal = np.asarray(options["goal"], dtype=np.float64)
+            try:
+                goal = np.asarray(options["goal"], dtype=np.float64)
+            except (TypeError, ValueError):
+                goal = np.full(3, np.nan)  # refused just below
             if goal.shape != (2,) or not np.isfinite(goal).all():
                 raise ValueError(f"options['goal'] must be two finite numbers (x, y), got {options['goal']!r}")
             self.goal = goal.copy()
@@ -115,7 +116,10 @@ class PointNavigationEnv(gym.Env):
         """Move by the clipped velocity ``action``: (observation, reward, terminated, truncated, info)."""
         if self.done or self.steps >= self.horizon:
             raise RuntimeError("the episode is over (or reset() was never called); call reset()")
-        a = np.asarray(action, dtype=np.float64)
+        try:
+            a = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            a = np.full(3, np.nan)  # refused just below
         if a.shape != (2,) or not np.isfinite(a).all():
             raise ValueError(f"action must be two finite numbers (a velocity), got {action!r}")
         self.position = self.position + np.clip(a, -MAX_SPEED, MAX_SPEED)
@@ -139,14 +143,14 @@ class NavigationTasks:
 
     def __init__(self, seed: int = 0, split: str = "train") -> None:
         self.generator = split_generator(seed, split)
-        self.seed, self.split = int(seed), split
+        self.seed, self.split = check_int("seed", seed, minimum=0), split
 
     def __repr__(self) -> str:
         return f"NavigationTasks(seed={self.seed}, split={self.split!r})"
 
     def sample(self, m: int) -> Tensor:
         """(m, 2) goals, float32, uniform on [−0.5, 0.5]²."""
-        m = _count("m (the number of tasks)", m)
+        m = check_int("m (the number of tasks)", m)
         return GOAL_LOW + (GOAL_HIGH - GOAL_LOW) * torch.rand(m, 2, generator=self.generator)
 
 
@@ -162,11 +166,14 @@ class GaussianMLPPolicy:
     """
 
     def __init__(self, hidden: tuple[int, ...] = (100, 100), init_std: float = 1.0) -> None:
-        if not hidden or any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
-            raise ValueError(f"hidden must be a non-empty tuple of layer sizes >= 1, got {hidden!r}")
-        if not isinstance(init_std, (int, float)) or not 0 < init_std < math.inf:
-            raise ValueError(f"init_std must be a positive number, got {init_std!r}")
-        self.hidden, self.init_std = tuple(int(h) for h in hidden), float(init_std)
+        if (not isinstance(hidden, (tuple, list)) or not hidden
+                or any(not is_integer(h) or h < 1 for h in hidden)):
+            raise ValueError(f"hidden must be a non-empty tuple of layer sizes >= 1 (e.g. (100,) for one layer), "
+                             f"got {hidden!r}")
+        self.hidden = tuple(int(h) for h in hidden)
+        self.init_std = check_number("init_std", init_std)
+        if not math.isfinite(math.log(self.init_std)):
+            raise ValueError(f"init_std must be a positive number whose log is finite, got {init_std!r}")
         self.sizes = (2, *self.hidden, 2)
 
     def __repr__(self) -> str:
@@ -175,7 +182,10 @@ class GaussianMLPPolicy:
     def init(self, seed: int | torch.Generator = 0, dtype: torch.dtype = torch.float32,
              device: torch.device | str | None = None) -> Params:
         """θ₀: weights and biases uniform in ±1/√fan_in (PyTorch's ``nn.Linear`` default), drawn in
-        float64 from ``seed`` (so the same on every device and dtype); log σ = log ``init_std``."""
+        float64 from ``seed`` (so the same on every device and dtype); log σ = log ``init_std``.
+        ``dtype`` must be a floating-point type."""
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point torch.dtype such as torch.float32, got {dtype!r}")
         generator = make_generator(seed)
         params: Params = {}
         for i, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
@@ -188,8 +198,62 @@ class GaussianMLPPolicy:
     def layers(self) -> int:
         return len(self.sizes) - 1
 
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of each entry of θ, without batch dimensions: W_i (fan_in, fan_out), b_i (fan_out,), log_std (2,)."""
+        shapes: dict[str, tuple[int, ...]] = {}
+        for i, (fan_in, fan_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1):
+            shapes[f"W{i}"], shapes[f"b{i}"] = (fan_in, fan_out), (fan_out,)
+        shapes["log_std"] = (2,)
+        return shapes
+
+    def check_params(self, params: object, finite: bool = False) -> tuple[int, ...]:
+        """Check that ``params`` is a θ of this policy: a dict with exactly the keys of
+        :meth:`param_shapes`, floating-point tensors of those shapes after the same leading (batch)
+        dimensions, of one dtype and device (and, with ``finite``, no NaN or ±inf). Returns the
+        batch dimensions; raises a ValueError that names the missing, extra or wrong entries."""
+        if not isinstance(params, Mapping):
+            raise ValueError(f"params must be a dict of tensors (policy.init(seed) makes one), got {type(params).__name__}")
+        want = self.param_shapes()
+        missing, extra = [k for k in want if k not in params], [k for k in params if k not in want]
+        if missing or extra:
+            parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected {extra}"] if extra else [])
+            raise ValueError(f"params do not fit {self!r}: {', '.join(parts)} (it needs {list(want)}; "
+                             "policy.init(seed) makes them)")
+        wrong_type = {k: type(v).__name__ if not isinstance(v, Tensor) else str(v.dtype)
+                      for k, v in params.items() if not isinstance(v, Tensor) or not v.is_floating_point()}
+        if wrong_type:
+            raise ValueError(f"params must be floating-point tensors, got {wrong_type}")
+        wrong_shape = {k: tuple(v.shape) for k, v in params.items()
+                       if v.dim() < len(want[k]) or tuple(v.shape[v.dim() - len(want[k]):]) != want[k]}
+        if wrong_shape:
+            expected = {k: f"(..., {', '.join(map(str, want[k]))})" for k in wrong_shape}
+            raise ValueError(f"params have the wrong shapes for {self!r}: got {wrong_shape}, expected {expected}")
+        batch = {k: tuple(v.shape[: v.dim() - len(want[k])]) for k, v in params.items()}
+        if len(set(batch.values())) > 1:
+            raise ValueError(f"params must all have the same leading (batch) dimensions, got {batch}; "
+                             "expand_params(params, m) gives every tensor one")
+        kinds = {(v.dtype, v.device) for v in params.values()}
+        if len(kinds) > 1:
+            raise ValueError(f"params must share one dtype and device, got {sorted(map(str, kinds))}")
+        if finite and (bad := first_non_finite(params)) is not None:
+            raise ValueError(f"params hold NaN or ±inf (first: {bad}), e.g. from a diverged training run: "
+                             "use finite parameters (policy.init(seed) makes new ones)")
+        return next(iter(batch.values()))
+
+    def _check_obs(self, params: Params, obs: object, name: str = "obs") -> None:
+        dtype = params["W1"].dtype
+        if not isinstance(obs, Tensor) or obs.dim() < 2 or obs.shape[-1] != 2 or obs.dtype != dtype:
+            got = f"{obs.dtype} of shape {tuple(obs.shape)}" if isinstance(obs, Tensor) else type(obs).__name__
+            raise ValueError(f"{name} must be a {dtype} tensor (the parameters' dtype) of shape (..., n, 2), got {got}")
+
     def mean(self, params: Params, obs: Tensor) -> Tensor:
-        """μ_θ(s): obs (..., n, 2) → (..., n, 2); parameter batch dimensions broadcast with obs's."""
+        """μ_θ(s): obs (..., n, 2) → (..., n, 2); parameter batch dimensions broadcast with obs's.
+        ``params`` must fit the policy (:meth:`check_params`) and obs must have their dtype."""
+        self.check_params(params)
+        self._check_obs(params, obs)
+        return self._mean(params, obs)
+
+    def _mean(self, params: Params, obs: Tensor) -> Tensor:  # unchecked
         x = obs
         for i in range(1, self.layers() + 1):
             x = x @ params[f"W{i}"] + params[f"b{i}"].unsqueeze(-2)
@@ -200,9 +264,14 @@ class GaussianMLPPolicy:
     def log_prob(self, params: Params, obs: Tensor, actions: Tensor) -> Tensor:
         """log π_θ(a | s) for obs, actions (..., n, T, 2) → (..., n, T): the Gaussian density of the
         *unclipped* action (the environment clips, as in rllab)."""
+        self.check_params(params)
+        self._check_obs(params, obs)
+        if obs.dim() < 3 or not isinstance(actions, Tensor) or actions.shape != obs.shape:
+            raise ValueError(f"obs and actions must both have shape (..., n, T, 2), got {tuple(obs.shape)} and "
+                             f"{tuple(getattr(actions, 'shape', ())) if isinstance(actions, Tensor) else type(actions).__name__}")
         shape = obs.shape[:-1]
         flat_obs = obs.reshape(*obs.shape[:-3], -1, 2)
-        mu = self.mean(params, flat_obs).reshape(*shape, 2)
+        mu = self._mean(params, flat_obs).reshape(*shape, 2)
         log_std = params["log_std"]
         log_std = log_std.reshape(*log_std.shape[:-1], *([1] * (len(shape) - log_std.dim() + 1)), 2)
         z = (actions - mu) * torch.exp(-log_std)
@@ -210,14 +279,25 @@ class GaussianMLPPolicy:
 
     def sample(self, params: Params, obs: Tensor, noise: Tensor) -> Tensor:
         """a = μ_θ(s) + σ_θ ε for given standard-normal ``noise`` ε, same shape as obs."""
+        self.check_params(params)
+        self._check_obs(params, obs)
+        if not isinstance(noise, Tensor) or noise.shape != obs.shape:
+            raise ValueError(f"noise must be a tensor of the shape of obs, {tuple(obs.shape)}, "
+                             f"got {tuple(noise.shape) if isinstance(noise, Tensor) else type(noise).__name__}")
+        return self._sample(params, obs, noise)
+
+    def _sample(self, params: Params, obs: Tensor, noise: Tensor) -> Tensor:  # unchecked
         log_std = params["log_std"]
         log_std = log_std.reshape(*log_std.shape[:-1], *([1] * (obs.dim() - log_std.dim())), 2)
-        return self.mean(params, obs) + torch.exp(log_std) * noise
+        return self._mean(params, obs) + torch.exp(log_std) * noise
 
 
 def expand_params(params: Params, m: int) -> Params:
     """The same θ for m tasks: each tensor gets a leading dimension of size m (a view, so gradients
     with respect to the expanded tensors are per task, and flow back to θ)."""
+    m = check_int("m (the number of tasks)", m)
+    if not isinstance(params, Mapping) or not params or not all(isinstance(v, Tensor) for v in params.values()):
+        raise ValueError(f"params must be a non-empty dict of tensors, got {params!r}"[:300])
     return {k: v.unsqueeze(0).expand(m, *v.shape) for k, v in params.items()}
 
 
@@ -257,13 +337,23 @@ def rollout(
     ``params`` is one θ (shared by the tasks) or one θ per task (leading dimension m). The noise
     ε is drawn on the CPU from one generator (``seed``), so a seed gives the same episodes on any
     device. ``greedy``: a = μ_θ(s), no noise (for drawing what a policy does).
+
+    ``params`` must fit ``policy`` (:meth:`GaussianMLPPolicy.check_params`) and be finite; an
+    action that comes out NaN or ±inf (θ too large) raises a FloatingPointError.
     """
+    if not isinstance(policy, GaussianMLPPolicy):
+        raise ValueError(f"policy must be a GaussianMLPPolicy, got {policy!r}")
     g = check_goals(goals)
-    episodes, horizon = _count("episodes", episodes), _count("horizon", horizon)
+    episodes, horizon = check_int("episodes", episodes), check_int("horizon", horizon)
+    greedy = check_bool("greedy", greedy)
     generator = make_generator(seed)
+    batch = policy.check_params(params, finite=True)
+    m = g.shape[0]
+    if batch not in ((), (m,)):
+        raise ValueError(f"params must be one θ (no batch dimension) or one per goal (leading dimension {m}), "
+                         f"got batch dimensions {batch}")
     first = next(iter(params.values()))
     device, dtype = first.device, first.dtype
-    m = g.shape[0]
     g = g.to(device=device, dtype=dtype)
     noise = torch.randn(m, episodes, horizon, 2, generator=generator, dtype=torch.float64).to(device=device, dtype=dtype)
     if greedy:
@@ -276,12 +366,15 @@ def rollout(
     alive = torch.ones(m, episodes, device=device, dtype=dtype)
     with torch.no_grad():
         for t in range(horizon):
-            a = policy.sample(params, s, noise[:, :, t])
+            a = policy._sample(params, s, noise[:, :, t])
             obs[:, :, t], actions[:, :, t], mask[:, :, t] = s, a, alive
             s = s + alive.unsqueeze(-1) * a.clamp(-MAX_SPEED, MAX_SPEED)
             offset = s - g.unsqueeze(1)
             rewards[:, :, t] = -offset.norm(dim=-1) * alive
             alive = alive * (~(offset.abs() < GOAL_TOLERANCE).all(-1)).to(dtype)
+    if not bool(torch.isfinite(actions).all()):
+        raise NonFiniteError("rollout: the policy's actions became NaN or ±inf (θ or its log_std too large)",
+                             "use smaller parameters")
     return Trajectories(obs=obs, actions=actions, rewards=rewards, mask=mask, goals=g)
 
 
@@ -289,7 +382,7 @@ def oracle_returns(goals: Tensor, horizon: int = HORIZON) -> Tensor:
     """The return of the policy that knows the goal and moves straight at it at full speed
     (a = clip(g − s, −0.1, 0.1)): an upper reference, (m,)."""
     g = check_goals(goals).double()
-    horizon = _count("horizon", horizon)
+    horizon = check_int("horizon", horizon)
     s = torch.zeros_like(g)
     alive = torch.ones(g.shape[0], dtype=torch.float64)
     total = torch.zeros(g.shape[0], dtype=torch.float64)

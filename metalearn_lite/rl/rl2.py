@@ -38,13 +38,29 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..training import History
-from ..utils import is_integer, resolve_device
+from ..utils import check_int, check_number, resolve_device
 from .bandits import BanditPolicy, BanditTasks, check_k_n, make_generator
+from .checks import (
+    NonFiniteError, check_arms, check_bool, check_cpu_seconds, check_finite_loss, check_finite_weights, check_gamma,
+    check_lr, check_non_negative, first_non_finite,
+)
 
 
 def sample_categorical(logits: Tensor, u: Tensor) -> Tensor:
     """a ~ softmax(logits) per row by the inverse CDF: the first arm whose cumulative
-    probability exceeds u (batch,) ∈ [0, 1)."""
+    probability exceeds u (batch,) ∈ [0, 1). Logits that hold NaN or ±inf are refused."""
+    if not isinstance(logits, Tensor) or not isinstance(u, Tensor) or logits.dim() < 1 or u.shape != logits.shape[:-1]:
+        raise ValueError("sample_categorical needs logits (batch, k) and u (batch,) tensors, got "
+                         f"{getattr(logits, 'shape', logits)!r} and {getattr(u, 'shape', u)!r}")
+    if not bool(((u >= 0) & (u < 1)).all()):
+        raise ValueError(f"u must hold uniform numbers in [0, 1), got {u[~((u >= 0) & (u < 1))].flatten()[:5].tolist()}")
+    if not bool(torch.isfinite(logits).all()):
+        raise NonFiniteError("the policy's logits are NaN or ±inf (its weights diverged?)",
+                             "check the weights with torch.isfinite, or train again with a smaller learning rate")
+    return _sample_categorical(logits, u)
+
+
+def _sample_categorical(logits: Tensor, u: Tensor) -> Tensor:  # unchecked: logits finite
     cdf = torch.softmax(logits.double(), dim=-1).cumsum(dim=-1)
     return (cdf <= u.double().unsqueeze(-1)).sum(dim=-1).clamp(max=logits.shape[-1] - 1)
 
@@ -62,10 +78,8 @@ class RL2Policy(nn.Module, BanditPolicy):
     def __init__(self, k: int, hidden: int = 64, greedy: bool = False) -> None:
         nn.Module.__init__(self)
         self.k, _ = check_k_n(k, 1)
-        if not is_integer(hidden) or hidden < 1:
-            raise ValueError(f"hidden (GRU units) must be an integer >= 1, got {hidden!r}")
-        hidden = int(hidden)
-        self.hidden, self.greedy = hidden, bool(greedy)
+        hidden = check_int("hidden (GRU units)", hidden)
+        self.hidden, self.greedy = hidden, check_bool("greedy", greedy)
         self.gru = nn.GRUCell(self.k + 2, hidden)
         self.policy_head = nn.Linear(hidden, self.k)
         self.value_head = nn.Linear(hidden, 1)
@@ -76,10 +90,20 @@ class RL2Policy(nn.Module, BanditPolicy):
     # --- the network ------------------------------------------------------------------------------
     def initial_state(self, batch: int, device: torch.device | str | None = None) -> Tensor:
         """h = 0, (batch, hidden): the state at the start of every trial."""
+        batch = check_int("batch", batch)
         return torch.zeros(batch, self.hidden, device=device or self.gru.weight_ih.device)
 
     def inputs(self, prev_actions: Tensor | None, prev_rewards: Tensor | None, batch: int) -> Tensor:
         """x_t = (one-hot(a_{t−1}), r_{t−1}, first_t), (batch, k + 2); ``None`` means the first pull."""
+        batch = check_int("batch", batch)
+        if prev_actions is not None:
+            prev_actions = check_arms("prev_actions", prev_actions, self.k, (batch,))
+            if not isinstance(prev_rewards, Tensor) or prev_rewards.shape != (batch,):
+                raise ValueError(f"prev_rewards must be a tensor of shape ({batch},) along with prev_actions, "
+                                 f"got {getattr(prev_rewards, 'shape', prev_rewards)!r}")
+        return self._inputs(prev_actions, prev_rewards, batch)
+
+    def _inputs(self, prev_actions: Tensor | None, prev_rewards: Tensor | None, batch: int) -> Tensor:  # unchecked
         device = self.gru.weight_ih.device
         x = torch.zeros(batch, self.k + 2, device=device)
         if prev_actions is None:
@@ -97,14 +121,19 @@ class RL2Policy(nn.Module, BanditPolicy):
     def unroll(self, actions: Tensor, rewards: Tensor) -> tuple[Tensor, Tensor]:
         """Logits (batch, n, k) and values (batch, n) at every pull of the given trials (batch, n),
         h starting from 0: pull t sees only a_0 … a_{t−1} and r_0 … r_{t−1}."""
-        if actions.dim() != 2 or rewards.shape != actions.shape:
-            raise ValueError(f"actions and rewards must both have shape (batch, n), got {tuple(actions.shape)} "
-                             f"and {tuple(rewards.shape)}")
+        if not isinstance(actions, Tensor) or not isinstance(rewards, Tensor):
+            raise ValueError(f"actions and rewards must be tensors, got {type(actions).__name__} and {type(rewards).__name__}")
+        if actions.dim() != 2 or rewards.shape != actions.shape or actions.numel() == 0:
+            raise ValueError(f"actions and rewards must both have shape (batch, n) with batch, n >= 1, got "
+                             f"{tuple(actions.shape)} and {tuple(rewards.shape)}")
+        actions = check_arms("actions", actions, self.k)
+        if rewards.dtype == torch.bool or rewards.is_complex() or not bool(torch.isfinite(rewards.double()).all()):
+            raise ValueError(f"rewards must be finite real numbers, got {rewards.flatten()[:5].tolist()} ({rewards.dtype})")
         batch, n = actions.shape
         h = self.initial_state(batch)
         logits, values = [], []
         for t in range(n):
-            x = self.inputs(None, None, batch) if t == 0 else self.inputs(actions[:, t - 1], rewards[:, t - 1], batch)
+            x = self._inputs(None, None, batch) if t == 0 else self._inputs(actions[:, t - 1], rewards[:, t - 1], batch)
             lt, vt, h = self.step(x, h)
             logits.append(lt)
             values.append(vt)
@@ -114,6 +143,10 @@ class RL2Policy(nn.Module, BanditPolicy):
     def reset(self, probs: Tensor, n: int) -> None:
         if self.k != probs.shape[1]:
             raise ValueError(f"this RL² policy was built for k = {self.k} arms, but the tasks have {probs.shape[1]}")
+        bad = first_non_finite(self.state_dict())
+        if bad is not None:
+            raise ValueError(f"this RL² policy's weights hold NaN or ±inf (first: {bad}), e.g. from a diverged training "
+                             "run: load finite weights or train it again")
         BanditPolicy.reset(self, probs, n)
         self.h = self.initial_state(self.batch)  # a new trial: forget everything
         self.prev_actions: Tensor | None = None
@@ -121,19 +154,23 @@ class RL2Policy(nn.Module, BanditPolicy):
         self.last_logits: Tensor | None = None
 
     def act(self, t: int, generator: torch.Generator) -> Tensor:
-        x = self.inputs(self.prev_actions, self.prev_rewards, self.batch)
+        x = self._inputs(self.prev_actions, self.prev_rewards, self.batch)
         logits, _, self.h = self.step(x, self.h)
         self.last_logits = logits
         if self.greedy:
             return logits.argmax(dim=-1).to(self.device)
-        return sample_categorical(logits, self.uniform(self.batch, generator=generator)).to(self.device)
+        return _sample_categorical(logits, self.uniform(self.batch, generator=generator)).to(self.device)
 
     def observe(self, actions: Tensor, rewards: Tensor) -> None:
         self.prev_actions, self.prev_rewards = actions, rewards
 
 
 def discounted_returns(rewards: Tensor, gamma: float) -> Tensor:
-    """G_t = r_t + γ G_{t+1}, G_n = 0, along the last dimension (the trial ends after pull n)."""
+    """G_t = r_t + γ G_{t+1}, G_n = 0, along the last dimension (the trial ends after pull n);
+    γ must lie in [0, 1]."""
+    gamma = check_gamma(gamma)
+    if not isinstance(rewards, Tensor) or rewards.dim() == 0:
+        raise ValueError(f"rewards must be a tensor with at least one dimension (the steps), got {rewards!r}")
     returns = torch.zeros_like(rewards)
     g = torch.zeros_like(rewards[..., 0])
     for t in range(rewards.shape[-1] - 1, -1, -1):
@@ -149,8 +186,19 @@ def a2c_loss(
     """The A2C loss of the module docstring for a batch of trials (logits (B, n, k), the rest (B, n)).
 
     ``normalize_advantages``: A_t ← (A_t − mean A) / (std A + 1e-8) over the batch before the policy
-    term (CleanRL's ``norm_adv``), which keeps the policy gradient's scale independent of n.
+    term (CleanRL's ``norm_adv``), which keeps the policy gradient's scale independent of n; it
+    needs at least two advantages (B · n >= 2), since one value has no standard deviation.
     """
+    if not all(isinstance(x, Tensor) for x in (logits, values, actions, rewards)):
+        raise ValueError("a2c_loss needs tensors: logits (B, n, k) and values, actions, rewards (B, n)")
+    if logits.dim() != 3 or values.shape != logits.shape[:2] or actions.shape != values.shape or rewards.shape != values.shape:
+        raise ValueError(f"a2c_loss needs logits (B, n, k) and values, actions, rewards (B, n), got {tuple(logits.shape)}, "
+                         f"{tuple(values.shape)}, {tuple(actions.shape)} and {tuple(rewards.shape)}")
+    value_coef, entropy_coef = check_non_negative("value_coef", value_coef), check_non_negative("entropy_coef", entropy_coef)
+    if normalize_advantages and values.numel() < 2:
+        raise ValueError("normalize_advantages needs at least 2 advantages per update (batch · n >= 2; one value has "
+                         "no standard deviation): use more trials per batch, or normalize_advantages=False")
+    actions = check_arms("actions", actions, logits.shape[-1])
     returns = discounted_returns(rewards, gamma)
     advantages = (returns - values).detach()
     if normalize_advantages:
@@ -163,12 +211,6 @@ def a2c_loss(
     loss = policy_loss + value_coef * value_loss - entropy_coef * entropy.mean()
     metrics = {"policy_loss": policy_loss.item(), "value_loss": value_loss.item(), "entropy": entropy.mean().item()}
     return loss, metrics
-
-
-def _positive(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return float(value)
 
 
 def train_rl2(
@@ -201,27 +243,29 @@ def train_rl2(
     :class:`~metalearn_lite.History` whose ``train`` table has, per update, ``reward`` (mean total
     reward of the batch's trials), ``loss``, ``policy_loss``, ``value_loss``, ``entropy``, and
     ``cpu_seconds`` (cumulative).
+
+    Training stops with a FloatingPointError, naming the update, at the first loss or weight that
+    is NaN or ±inf. ``normalize_advantages`` needs ``batch · n >= 2``.
     """
     k, n = check_k_n(k, n)
-    if not is_integer(steps) or steps < 1:
-        raise ValueError(f"steps (A2C updates) must be an integer >= 1, got {steps!r}")
-    if not is_integer(batch) or batch < 1:
-        raise ValueError(f"batch (trials per update) must be an integer >= 1, got {batch!r}")
-    steps, batch = int(steps), int(batch)
-    lr, max_grad_norm = _positive("lr", lr), _positive("max_grad_norm", max_grad_norm)
-    if isinstance(gamma, bool) or not isinstance(gamma, (int, float)) or not 0 <= gamma <= 1:
-        raise ValueError(f"gamma (the discount) must be in [0, 1], got {gamma!r}")
-    for name, value in {"value_coef": value_coef, "entropy_coef": entropy_coef}.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    if cpu_seconds is not None:
-        cpu_seconds = _positive("cpu_seconds", cpu_seconds)
+    steps, batch = check_int("steps (A2C updates)", steps), check_int("batch (trials per update)", batch)
+    lr, max_grad_norm = check_lr(lr), check_number("max_grad_norm", max_grad_norm)
+    gamma = check_gamma(gamma)
+    value_coef, entropy_coef = check_non_negative("value_coef", value_coef), check_non_negative("entropy_coef", entropy_coef)
+    normalize_advantages = check_bool("normalize_advantages", normalize_advantages)
+    if normalize_advantages and batch * n < 2:
+        raise ValueError(f"normalize_advantages needs at least 2 advantages per update, but batch · n = {batch * n} "
+                         "(one value has no standard deviation): use batch >= 2, or normalize_advantages=False")
+    seed = check_int("seed", seed, minimum=0)
+    cpu_seconds = check_cpu_seconds(cpu_seconds)
     device = resolve_device(device)
     if policy is None:
         torch.manual_seed(seed)
         policy = RL2Policy(k, hidden)
     elif not isinstance(policy, RL2Policy) or policy.k != k:
         raise ValueError(f"policy must be an RL2Policy for k = {k} arms, got {policy!r}")
+    elif (bad := first_non_finite(policy.state_dict())) is not None:
+        raise ValueError(f"the policy to continue training holds NaN or ±inf (first: {bad}): start from finite weights")
     policy.to(device).train()
     tasks = BanditTasks(k, n, seed=seed, split="train")
     generator = make_generator(seed)
@@ -229,15 +273,16 @@ def train_rl2(
     history = History()
     start = time.process_time()
     rows = torch.arange(batch, device=device)
-    for _ in range(steps):
+    hint = f"try a smaller learning rate (lr={lr}) or a smaller max_grad_norm (now {max_grad_norm})"
+    for step in range(1, steps + 1):
         p = tasks.sample(batch).to(device)
         u = torch.rand(2, batch, n, generator=generator).to(device)  # [0]: outcomes, [1]: action sampling
         h = policy.initial_state(batch, device)
         logits, values, actions, rewards = [], [], [], []
         for t in range(n):
-            x = policy.inputs(None, None, batch) if t == 0 else policy.inputs(actions[-1], rewards[-1], batch)
+            x = policy._inputs(None, None, batch) if t == 0 else policy._inputs(actions[-1], rewards[-1], batch)
             lt, vt, h = policy.step(x, h)
-            a = sample_categorical(lt.detach(), u[1, :, t])
+            a = _sample_categorical(lt.detach(), u[1, :, t])  # finite: the weights are checked after each update
             r = (u[0, :, t] < p[rows, a]).float()
             logits.append(lt)
             values.append(vt)
@@ -246,10 +291,12 @@ def train_rl2(
         r_all = torch.stack(rewards, dim=1)
         loss, metrics = a2c_loss(torch.stack(logits, 1), torch.stack(values, 1), torch.stack(actions, 1), r_all,
                                  gamma, value_coef, entropy_coef, normalize_advantages)
+        check_finite_loss("the RL² training loss", loss, hint, step)
         optimiser.zero_grad()
         loss.backward()
         nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
         optimiser.step()
+        check_finite_weights("the RL² policy's weights", policy.state_dict(), hint, step)
         used = time.process_time() - start
         history.log(history.train, {"reward": float(r_all.sum(1).mean()), "loss": loss.item(), **metrics,
                                     "cpu_seconds": used})
