@@ -211,10 +211,11 @@ def lock(args: list[str]) -> int:
         python = tool(env_dir, "python")
         run([python, "-m", "pip", "install", "-q", TORCH], env_dir)
         run([python, "-m", "pip", "install", "-q", EXTRAS], env_dir)  # no constraints: the newest that fit
-        frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
+        # --all: setuptools too (the test extra builds the wheel with it, `build --no-isolation`)
+        frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--all", "--exclude-editable"], capture_output=True,
                                 text=True, check=True, cwd=ROOT).stdout.splitlines()
-    pins = sorted((line for line in frozen if "==" in line and not line.lower().startswith(("torch==", "metalearn-lite"))),
-                  key=str.lower)
+    pins = sorted((line for line in frozen if "==" in line
+                   and not line.lower().startswith(("torch==", "metalearn-lite", "pip=="))), key=str.lower)
     CONSTRAINTS.write_text(
         "# Exact versions for the book and test environment (pip constraints; the library itself keeps the\n"
         "# lower bounds of pyproject.toml). torch is pinned separately, by tasks.py (TORCH).\n"
