@@ -339,7 +339,7 @@ def student_sources(dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
+    for name in ("_config.yml", "_toc.yml", "404.md"):
         shutil.copy2(ROOT / name, dest / name)
     for folder in ("book", "chapters", VENDOR.name):
         if (ROOT / folder).is_dir():
