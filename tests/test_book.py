@@ -556,14 +556,11 @@ def _documented_python_names(built_book: Path) -> set[str]:
     return {name.rsplit(".", 1)[-1] for kind, entries in inventory.items() if kind.startswith("py:") for name in entries}
 
 
-def test_every_link_anchor_and_reference_resolves(built_book: Path, book_timings: dict):
-    """Offline, over every HTML file of the built site: each local href/src is a file of the site,
-    each #anchor an id in its target page; no cross-reference (document, figure, equation,
-    citation, or the API page's Python names of metalearn_lite) was left without its link."""
-    root = built_book.resolve()
+def check_site(html: Path, site_root: str, documented: set[str]) -> tuple[list[str], list[str], dict]:
+    """(broken links and anchors, unresolved references, counts) of the site built in ``html``."""
+    root = html.resolve()
     pages = {p.resolve(): _PageParser(p.read_text(encoding="utf-8")) for p in root.rglob("*.html")
              if "_static" not in p.relative_to(root).parts}  # (_static/ holds the themes' Jinja macros)
-    site_root = _site_root()
     broken, counts = [], {"pages": len(pages), "local links": 0, "anchors": 0, "external links": 0}
     for path, page in pages.items():
         for tag, url in page.links:
@@ -591,18 +588,42 @@ def test_every_link_anchor_and_reference_resolves(built_book: Path, book_timings
                 counts["anchors"] += 1
                 if unquote(parts.fragment) not in pages[target].ids:
                     broken.append(f"{path.relative_to(root)}: {url}: no id {parts.fragment!r} in {target.name}")
-    documented = _documented_python_names(built_book)
     unresolved = [f"{path.relative_to(root)}: {ref}" for path, page in pages.items() for ref in page.unresolved
                   if not PY_XREF.search(ref) or ref.split(" (")[0].removesuffix("()").rsplit(".", 1)[-1] in documented]
     counts.update(citations=sum(p.citations for p in pages.values()),
                   figure_refs=sum(p.figure_refs for p in pages.values()),
                   doc_refs=sum(p.doc_refs for p in pages.values()),
                   external_python_names_left_unlinked=sum(len(p.unresolved) for p in pages.values()) - len(unresolved))
+    return broken, unresolved, counts
+
+
+def test_every_link_anchor_and_reference_resolves(built_book: Path, book_timings: dict):
+    """Offline, over every HTML file of the built site: each local href/src is a file of the site,
+    each #anchor an id in its target page; no cross-reference (document, figure, equation,
+    citation, or the API page's Python names of metalearn_lite) was left without its link."""
+    broken, unresolved, counts = check_site(built_book, _site_root(), _documented_python_names(built_book))
     book_timings["links"] = counts
     print(f"\nlinks checked: {counts}")
     assert counts["local links"] > 1000 and counts["citations"] > 0
     assert not broken, f"{len(broken)} broken links or anchors:\n  " + "\n  ".join(broken[:50])
     assert not unresolved, f"{len(unresolved)} unresolved references:\n  " + "\n  ".join(unresolved[:80])
+
+
+def test_link_check_finds_what_is_broken(tmp_path):
+    """The check is not vacuous: a missing page, a missing anchor, a link off the site's path and
+    an unlinked reference are each reported; what resolves is not."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<p id="top"><a href="sub/page.html#here">ok</a> <a href="#top">ok</a> <a href="https://x.org/">out</a>'
+        '<a href="sub/gone.html">1</a> <a href="sub/page.html#nowhere">2</a> <a href="/elsewhere/x.html">3</a>'
+        '<span class="xref std std-ref">4</span> <a href="sub/"><span class="xref std std-ref">ok</span></a>'
+        '<code class="xref py py-class">Module</code> <code class="xref py py-func">meta_train()</code></p>')
+    (tmp_path / "sub" / "page.html").write_text('<h1 id="here">Here</h1><img src="../img.png">')
+    (tmp_path / "sub" / "index.html").write_text('<a href="/site/sub/page.html">ok</a>')
+    broken, unresolved, counts = check_site(tmp_path, "/site/", documented={"meta_train"})
+    assert len(broken) == 4, broken  # gone.html, #nowhere, /elsewhere/, img.png
+    assert [u.split(": ", 1)[1].split(" (")[0] for u in unresolved] == ["4", "meta_train()"]
+    assert counts["external links"] == 1 and counts["external_python_names_left_unlinked"] == 1
 
 
 def test_site_has_its_404_page_sitemap_and_link_previews(built_book: Path):
