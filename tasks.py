@@ -13,6 +13,10 @@
     python3 tasks.py clean   delete build outputs and caches (--venv: also .venv/)
     python3 tasks.py repository URL   set the repository's address (launch buttons, install cells)
     python3 tasks.py lock    refresh constraints.txt, the exact versions of the book/test environment
+    python3 tasks.py dist    build the sdist and the wheel into dist/ and check them (twine check, contents)
+    python3 tasks.py release date this version in CHANGELOG.md; the install cells then install it by name
+                             (`release --check vX.Y.Z`: what the release workflow checks before publishing)
+    python3 tasks.py version print the version (metalearn_lite.__version__)
 
 Which environment: an already-active one is respected -- $VIRTUAL_ENV, or a conda
 environment other than `base` ($CONDA_PREFIX) -- otherwise .venv/ in the repository is
@@ -211,10 +215,11 @@ def lock(args: list[str]) -> int:
         python = tool(env_dir, "python")
         run([python, "-m", "pip", "install", "-q", TORCH], env_dir)
         run([python, "-m", "pip", "install", "-q", EXTRAS], env_dir)  # no constraints: the newest that fit
-        frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--exclude-editable"], capture_output=True,
+        # --all: setuptools too (the test extra builds the wheel with it, `build --no-isolation`)
+        frozen = subprocess.run([str(python), "-m", "pip", "freeze", "--all", "--exclude-editable"], capture_output=True,
                                 text=True, check=True, cwd=ROOT).stdout.splitlines()
-    pins = sorted((line for line in frozen if "==" in line and not line.lower().startswith(("torch==", "metalearn-lite"))),
-                  key=str.lower)
+    pins = sorted((line for line in frozen if "==" in line
+                   and not line.lower().startswith(("torch==", "metalearn-lite", "pip=="))), key=str.lower)
     CONSTRAINTS.write_text(
         "# Exact versions for the book and test environment (pip constraints; the library itself keeps the\n"
         "# lower bounds of pyproject.toml). torch is pinned separately, by tasks.py (TORCH).\n"
@@ -334,7 +339,7 @@ def student_sources(dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
+    for name in ("_config.yml", "_toc.yml", "404.md"):
         shutil.copy2(ROOT / name, dest / name)
     for folder in ("book", "chapters", VENDOR.name):
         if (ROOT / folder).is_dir():
@@ -358,25 +363,47 @@ def student_sources(dest: Path) -> Path:
 REPO_BLOCK = re.compile(r"# BEGIN repository.*?# END repository\n", re.S)  # in _config.yml
 INSTALL_CELL = """\
 # On Colab, or any kernel without the library: install it (no-op when installed).
-# The book's repository (`python3 tasks.py repository URL` sets it):
+# The release these outputs were made with (`python3 tasks.py release` sets it), else
+# the book's repository (`python3 tasks.py repository URL` sets it):
+RELEASE = {release!r}
 REPOSITORY = {url!r}
 try:
     import metalearn_lite
 except ImportError:
-    if REPOSITORY is None:
+    if RELEASE is not None:
+        %pip install -q "metalearn-lite=={{RELEASE}}"
+    elif REPOSITORY is not None:
+        %pip install -q "git+{{REPOSITORY}}"
+    else:
         raise ImportError(
             "metalearn_lite is not installed, and this copy of the book does not know"
             " its repository: run `pip install git+<the repository's URL>` (or"
             " `pip install -e .` in a clone), then run this cell again"
         ) from None
-    %pip install -q "git+{{REPOSITORY}}"
 """
 #: how an install cell starts (the first line of INSTALL_CELL, and of the cells written before it)
 INSTALL_CELL_STARTS = ("# On Colab, or any kernel without the library", "# On Colab or any kernel without the library")
 
 
+def pages_url(url: str | None) -> str | None:
+    """The GitHub Pages address of the repository at ``url`` (None unless it is on github.com).
+
+    https://github.com/OWNER/NAME is published at https://OWNER.github.io/NAME/ (owner in lower
+    case: it is a host name), and a repository named OWNER.github.io at https://OWNER.github.io/.
+    """
+    match = re.fullmatch(r"https://github\.com/([A-Za-z0-9-]+)/([A-Za-z0-9._-]+?)(?:\.git)?/?", url or "")
+    if not match:
+        return None
+    owner, name = match.group(1).lower(), match.group(2)
+    return f"https://{owner}.github.io/" + ("" if name.lower() == f"{owner}.github.io" else f"{name}/")
+
+
 def config_block(url: str | None) -> str:
-    """The repository and launch-button settings of _config.yml for ``url`` (None: unknown, buttons off)."""
+    """The repository and launch-button settings of _config.yml for ``url`` (None: unknown, buttons off).
+
+    ``html.baseurl`` (Sphinx's html_baseurl: canonical links, the sitemap, link previews, the 404
+    page's links; book/_ext/site_address.py) is the repository's GitHub Pages address.
+    """
     on = "true" if url else "false"
     launch = ("launch_buttons:\n  notebook_interface: jupyterlab\n  colab_url: https://colab.research.google.com\n"
               "  binderhub_url: https://mybinder.org\n") if url else "launch_buttons: {}\n"
@@ -385,8 +412,15 @@ def config_block(url: str | None) -> str:
         + ("# No repository address is known, so there are no launch/repository buttons.\n" if not url else "")
         + f"repository:\n  url: {json.dumps(url or '')}\n  path_to_book: \"\"\n  branch: main\n\n{launch}\n"
         f"html:\n  use_repository_button: {on}\n  use_issues_button: {on}\n  use_edit_page_button: false\n"
-        "  home_page_in_navbar: true\n# END repository\n"
+        f"  home_page_in_navbar: true\n  baseurl: {json.dumps(pages_url(url) or '')}  # where the site is published\n"
+        "# END repository\n"
     )
+
+
+def configured_repository() -> str | None:
+    """The address _config.yml holds (None when unset)."""
+    match = re.search(r"^repository:\n  url: (\"[^\n]*\")", (ROOT / "_config.yml").read_text(encoding="utf-8"), re.M)
+    return (json.loads(match.group(1)) or None) if match else None
 
 
 def git_remote_url() -> str | None:
@@ -400,7 +434,7 @@ def git_remote_url() -> str | None:
 
 
 def set_repository(url: str | None) -> list[Path]:
-    """Write ``url`` into _config.yml (buttons) and every chapter's install cell; return the files changed."""
+    """Write ``url`` into _config.yml (buttons, site address) and every chapter's install cell; return the files changed."""
     if url is not None and not re.fullmatch(r"https://[^\s\"']+", url):
         raise SystemExit(f"not an https address: {url!r}")
     changed = []
@@ -412,10 +446,21 @@ def set_repository(url: str | None) -> list[Path]:
     if new != text:
         config.write_text(new, encoding="utf-8")
         changed.append(config)
+    return changed + write_install_cells(url, released_version())
+
+
+def install_cell(url: str | None, release: str | None) -> str:
+    """The first code cell of every chapter: installs ``metalearn-lite==release``, else from ``url``."""
+    return INSTALL_CELL.format(url=url, release=release)
+
+
+def write_install_cells(url: str | None, release: str | None) -> list[Path]:
+    """Rewrite every chapter's install cell (its source only: outputs and other cells are kept)."""
+    changed = []
     for notebook in sorted((ROOT / "chapters").glob("*.ipynb")):
         nb = json.loads(notebook.read_text(encoding="utf-8"))
         first = next(c for c in nb["cells"] if c["cell_type"] == "code")
-        source = INSTALL_CELL.format(url=url).rstrip("\n").splitlines(keepends=True)  # as black leaves it
+        source = install_cell(url, release).rstrip("\n").splitlines(keepends=True)  # as black leaves it
         if "".join(first["source"]).startswith(INSTALL_CELL_STARTS) and first["source"] != source:
             first["source"] = source
             notebook.write_text(json.dumps(nb, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
@@ -432,6 +477,144 @@ def repository(args: list[str]) -> int:
     for path in set_repository(url):
         print(f"wrote {path.relative_to(ROOT)}")
     print(f"repository: {url or 'unknown (launch buttons off; install cells say what to do)'}")
+    if url:
+        print(f"site: {pages_url(url) or 'not on github.com: no GitHub Pages address (html.baseurl left empty)'}")
+    return 0
+
+
+# -- versions and releases: the version is written in one place, metalearn_lite/__init__.py ------
+
+VERSION_FILE = "metalearn_lite/__init__.py"
+CHANGELOG = "CHANGELOG.md"
+#: a released version's changelog heading: "## 0.1.0 - 2026-12-08" (an undated "## 0.1.0" is not released)
+RELEASED_HEADING = r"^## \[?{version}\]? - (\d{{4}}-\d{{2}}-\d{{2}})\s*$"
+
+
+def version() -> str:
+    """``metalearn_lite.__version__``, read from its file (no import: torch need not be installed)."""
+    match = re.search(r'^__version__ = "([^"]+)"$', (ROOT / VERSION_FILE).read_text(encoding="utf-8"), re.M)
+    if not match:
+        raise SystemExit(f"{VERSION_FILE} has no line `__version__ = \"...\"`")
+    return match.group(1)
+
+
+def released_version() -> str | None:
+    """The version, if CHANGELOG.md dates it as released (then the code here is that release), else None.
+
+    The chapters' install cells install this release by name (`metalearn-lite==<version>`): the
+    stored outputs were made with this code. A version still in development (no dated heading)
+    makes them install from the repository instead.
+    """
+    current = version()
+    changelog = ROOT / CHANGELOG
+    text = changelog.read_text(encoding="utf-8") if changelog.exists() else ""
+    return current if re.search(RELEASED_HEADING.format(version=re.escape(current)), text, re.M) else None
+
+
+def release(args: list[str]) -> int:
+    """`release`: date this version's changelog heading and make the install cells install it.
+
+    `release --check TAG` (the release workflow): TAG is `v<version>`, the changelog dates that
+    version, and the install cells install it -- else it exits non-zero and says what is missing.
+    """
+    current = version()
+    if args[:1] == ["--check"] and len(args) == 2:
+        problems = []
+        if args[1] != f"v{current}":
+            problems.append(f"the tag {args[1]} is not v{current}, the version in {VERSION_FILE}")
+        if released_version() is None:
+            problems.append(f"{CHANGELOG} does not date {current} as released: run `python3 tasks.py release`")
+        expected = install_cell(configured_repository(), released_version()).rstrip("\n")
+        stale = [nb.name for nb in sorted((ROOT / "chapters").glob("*.ipynb"))
+                 if "".join(next(c for c in json.loads(nb.read_text(encoding="utf-8"))["cells"]
+                                 if c["cell_type"] == "code")["source"]) != expected]
+        if stale:
+            problems.append(f"install cells not written for this release: {', '.join(stale)}")
+        for problem in problems:
+            print(f"release check: {problem}")
+        print(f"release check: {'failed' if problems else f'{current} is ready to publish'}")
+        return 1 if problems else 0
+    if args:
+        print("`release` takes no arguments but `--check TAG`; the version is metalearn_lite.__version__")
+        return 2
+    changelog = ROOT / CHANGELOG
+    text = changelog.read_text(encoding="utf-8")
+    undated = re.compile(rf"^## \[?{re.escape(current)}\]?\s*$", re.M)
+    if released_version() is None:
+        if not undated.search(text):
+            raise SystemExit(f"{CHANGELOG} has no heading `## {current}`: say what {current} changes, then release")
+        today = time.strftime("%Y-%m-%d", time.gmtime())
+        changelog.write_text(undated.sub(f"## {current} - {today}", text, count=1), encoding="utf-8")
+        print(f"wrote {CHANGELOG}: {current} released on {today}")
+    for path in write_install_cells(configured_repository(), current):
+        print(f"wrote {path.relative_to(ROOT)}")
+    print(f"\nNext: commit, then `git tag v{current} && git push origin v{current}`: the release workflow "
+          f"publishes it to PyPI. Afterwards set the next version in {VERSION_FILE} with an undated "
+          f"`## <next>` heading in {CHANGELOG} (the install cells then install from the repository again "
+          "at the next `tasks.py repository`).")
+    return 0
+
+
+# -- the package: an sdist and a wheel that hold the library and nothing else ----------------------
+
+#: what the sdist may hold besides metalearn_lite/ (MANIFEST.in keeps the book, tests and data out)
+SDIST_EXTRAS = {"PKG-INFO", "README.md", "CHANGELOG.md", "MANIFEST.in", "pyproject.toml", "setup.cfg"}
+
+
+def dist_problems(sdist: Path, wheel: Path) -> list[str]:
+    """What the archives hold that they should not (or lack): [] when the wheel is the library only."""
+    import tarfile as _tarfile
+    import zipfile
+
+    problems = []
+    stem = f"metalearn_lite-{version()}"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    problems += [f"wheel: {n}" for n in names if not n.startswith(("metalearn_lite/", f"{stem}.dist-info/"))]
+    problems += [f"wheel: {n} is not Python source" for n in names
+                 if n.startswith("metalearn_lite/") and not n.endswith(".py")]
+    source = {p.relative_to(ROOT).as_posix() for p in (ROOT / "metalearn_lite").rglob("*.py") if "__pycache__" not in p.parts}
+    problems += [f"wheel lacks {n}" for n in sorted(source - set(names))]
+    with _tarfile.open(sdist) as archive:
+        members = [m.name for m in archive.getmembers() if m.isfile()]
+    for name in members:
+        inner = name.split("/", 1)[1] if name.startswith(stem + "/") else name
+        if not (inner in SDIST_EXTRAS or inner.startswith(("metalearn_lite/", "metalearn_lite.egg-info/"))):
+            problems.append(f"sdist: {name}")
+    return problems
+
+
+def build_dist(env_dir: Path | None = None, outdir: Path | None = None) -> tuple[Path, Path]:
+    """`python -m build` (the wheel built from the sdist) + `twine check --strict`; return (sdist, wheel).
+
+    --no-isolation: the build backend is the environment's setuptools (constraints.txt pins it),
+    not the newest from the internet, so the same sources give the same archives.
+    """
+    env_dir = env_dir if env_dir is not None else Path(sys.prefix)
+    outdir = outdir if outdir is not None else ROOT / "dist"
+    python = tool(env_dir, "python")
+    stem = f"metalearn_lite-{version()}"
+    for old in (outdir / f"{stem}.tar.gz", outdir / f"{stem}-py3-none-any.whl"):
+        old.unlink(missing_ok=True)
+    run([python, "-m", "build", "--no-isolation", "--outdir", outdir, ROOT], env_dir)
+    sdist, wheel = outdir / f"{stem}.tar.gz", outdir / f"{stem}-py3-none-any.whl"
+    run([python, "-m", "twine", "check", "--strict", sdist, wheel], env_dir)
+    problems = dist_problems(sdist, wheel)
+    if problems:
+        raise SystemExit("the package holds what it should not (or lacks what it should):\n  " + "\n  ".join(problems))
+    return sdist, wheel
+
+
+def dist(args: list[str]) -> int:
+    """`dist`: build the sdist and the wheel into dist/, check them, list the wheel."""
+    import zipfile
+
+    sdist, wheel = build_dist(setup())
+    with zipfile.ZipFile(wheel) as archive:
+        for info in archive.infolist():
+            print(f"{info.file_size:9d}  {info.filename}")
+    for path in (wheel, sdist):
+        print(f"{path.relative_to(ROOT)}: {path.stat().st_size / 1024:.0f} KiB")
     return 0
 
 
@@ -520,7 +703,7 @@ def lab(lab_args: list[str]) -> int:
 
 
 def clean(args: list[str]) -> int:
-    paths = [ROOT / p for p in ("_build", "_vendor", ".pytest_cache", ".hypothesis", "build")]
+    paths = [ROOT / p for p in ("_build", "_vendor", ".pytest_cache", ".hypothesis", "build", "dist")]
     paths += ROOT.glob("*.egg-info")
     for folder in ("metalearn_lite", "tests", "benchmarks", "chapters", "book"):
         paths += (ROOT / folder).rglob("__pycache__")
@@ -537,7 +720,8 @@ def clean(args: list[str]) -> int:
 def main(argv: list[str]) -> int:
     args = argv[1:]
     commands = {"book": lambda: book(args), "test": lambda: test(args), "lab": lambda: lab(args), "clean": lambda: clean(args),
-                "lock": lambda: lock(args), "repository": lambda: repository(args)}
+                "lock": lambda: lock(args), "repository": lambda: repository(args), "release": lambda: release(args),
+                "dist": lambda: dist(args), "version": lambda: print(version()) or 0}
     if not argv or argv[0] not in commands:
         print(__doc__)
         return 0 if argv[:1] in (["-h"], ["--help"], ["help"]) else 2

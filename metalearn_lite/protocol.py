@@ -230,6 +230,7 @@ class MetaLearner(nn.Module):
         self.task_type = task_type
 
     def adapt(self, support_x: Tensor, support_y: Tensor) -> Predictor:
+        """Adapt to one task's support set; return the predictor for its queries (subclasses implement it)."""
         raise NotImplementedError(f"{type(self).__name__} must implement adapt(support_x, support_y)")
 
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:

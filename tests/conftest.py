@@ -197,6 +197,10 @@ class _Timings:
                 slowest = max(pages, key=pages.get)
                 write(f"{sum(pages.values()):8.1f} s  {len(pages)} pages checked in Chromium "
                       f"(slowest: {slowest}, {pages[slowest]:.1f} s); screenshots in _build/screenshots/")
+            links = self.book.get("links")
+            if links:  # test_every_link_anchor_and_reference_resolves
+                write(f"{links['local links']:8d} local links ({links['anchors']} with an anchor) on {links['pages']} "
+                      f"pages resolve; {links['citations']} citations, {links['doc_refs']} page references linked")
 
 
 def pytest_configure(config: pytest.Config) -> None:

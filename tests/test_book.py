@@ -43,7 +43,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import yaml
@@ -475,3 +475,169 @@ def test_no_stored_output_is_a_warning_or_an_error():
                 if output.get("name") == "stderr" or output.get("output_type") == "error":
                     found.append(f"{nb.name} cell {index}: {''.join(output.get('text', ''))[:80]!r}")
     assert not found, "outputs on stderr or errors:\n  " + "\n  ".join(found)
+
+
+# -- links, anchors and references, offline ---------------------------------------------------
+
+#: (tag, attribute) pairs that point at another file of the site (or off it)
+LINK_ATTRIBUTES = {("a", "href"), ("link", "href"), ("img", "src"), ("script", "src"), ("source", "src"),
+                   ("iframe", "src"), ("video", "src"), ("audio", "src")}
+#: A Python-domain cross-reference (the API page) that Sphinx left unresolved is <code class="xref py ...">
+#: outside a link. Only names the site documents nowhere may stay so: torch's and the standard
+#: library's (no intersphinx: the build is offline) and private helpers.
+PY_XREF = re.compile(r"\bpy-(func|class|meth|mod|attr|data|obj|exc)\b")
+
+
+class _PageParser:
+    """The ids, links and unresolved references of one built HTML page (standard library parser)."""
+
+    def __init__(self, text: str):
+        from html.parser import HTMLParser
+
+        self.ids: set[str] = set()
+        self.links: list[tuple[str, str]] = []  # (tag, url)
+        self.unresolved: list[str] = []  # text of cross-references left without a link
+        self.citations = self.figure_refs = self.doc_refs = 0
+        page = self
+
+        class Parser(HTMLParser):
+            anchors = 0  # depth of open <a> elements
+            capture: list | None = None
+
+            def handle_starttag(self, tag, attrs):
+                attributes = dict(attrs)
+                for key in ("id", "name" if tag == "a" else "id"):
+                    if attributes.get(key):
+                        page.ids.add(attributes[key])
+                for name in ("href", "src"):
+                    if (tag, name) in LINK_ATTRIBUTES and attributes.get(name) is not None:
+                        rel = attributes.get("rel") or ""
+                        if not (tag == "link" and any(r in rel for r in ("canonical", "alternate"))):
+                            page.links.append((tag, attributes[name]))
+                classes = (attributes.get("class") or "").split()
+                if tag == "a":
+                    self.anchors += 1
+                    href = attributes.get("href") or ""
+                    if "reference" in classes and "internal" in classes and "references.html#" in href:
+                        page.citations += 1
+                if self.anchors and "std-numref" in classes:
+                    page.figure_refs += 1
+                if self.anchors and ("std-doc" in classes or classes == ["doc"]):
+                    page.doc_refs += 1
+                if "xref" in classes and not self.anchors and self.capture is None:
+                    self.capture = [tag, " ".join(classes), ""]
+
+            def handle_data(self, data):
+                if self.capture is not None:
+                    self.capture[2] += data
+
+            def handle_endtag(self, tag):
+                if tag == "a":
+                    self.anchors = max(0, self.anchors - 1)
+                if self.capture is not None and tag == self.capture[0]:
+                    page.unresolved.append(f"{self.capture[2].strip()} ({self.capture[1]})")
+                    self.capture = None
+
+        Parser().feed(text)
+
+
+def _site_root() -> str:
+    """The path absolute links of the site start with (the 404 page's): '/<repo>/', or '/'."""
+    base = _load_tasks().pages_url(REPOSITORY or None)
+    return urlsplit(base).path if base else "/"
+
+
+def _documented_python_names(built_book: Path) -> set[str]:
+    """The last component of every Python object the site documents (its objects.inv)."""
+    from sphinx.util.inventory import InventoryFile
+
+    with open(built_book / "objects.inv", "rb") as stream:
+        inventory = InventoryFile.load(stream, "", lambda base, uri: uri)
+    return {name.rsplit(".", 1)[-1] for kind, entries in inventory.items() if kind.startswith("py:") for name in entries}
+
+
+def check_site(html: Path, site_root: str, documented: set[str]) -> tuple[list[str], list[str], dict]:
+    """(broken links and anchors, unresolved references, counts) of the site built in ``html``."""
+    root = html.resolve()
+    pages = {p.resolve(): _PageParser(p.read_text(encoding="utf-8")) for p in root.rglob("*.html")
+             if "_static" not in p.relative_to(root).parts}  # (_static/ holds the themes' Jinja macros)
+    broken, counts = [], {"pages": len(pages), "local links": 0, "anchors": 0, "external links": 0}
+    for path, page in pages.items():
+        for tag, url in page.links:
+            parts = urlsplit(url)
+            if parts.scheme or parts.netloc:  # http(s), mailto, data, javascript, //host
+                counts["external links"] += parts.scheme in ("http", "https", "")
+                continue
+            if not parts.path:  # "#anchor" in this page, or "" / "#"
+                target = path
+            elif parts.path.startswith("/"):
+                if not parts.path.startswith(site_root):
+                    broken.append(f"{path.relative_to(root)}: {url} is outside the site ({site_root})")
+                    continue
+                target = (root / unquote(parts.path[len(site_root):])).resolve()
+            else:
+                target = (path.parent / unquote(parts.path)).resolve()
+            if target.is_dir():
+                target = target / "index.html"
+            counts["local links"] += 1
+            if not target.is_relative_to(root) or not target.is_file() or (
+                    target.suffix == ".html" and target not in pages and "_static" not in target.parts):
+                broken.append(f"{path.relative_to(root)}: <{tag}> {url}: no such file")
+                continue
+            if parts.fragment and target.suffix == ".html":
+                counts["anchors"] += 1
+                if unquote(parts.fragment) not in pages[target].ids:
+                    broken.append(f"{path.relative_to(root)}: {url}: no id {parts.fragment!r} in {target.name}")
+    unresolved = [f"{path.relative_to(root)}: {ref}" for path, page in pages.items() for ref in page.unresolved
+                  if not PY_XREF.search(ref) or ref.split(" (")[0].removesuffix("()").rsplit(".", 1)[-1] in documented]
+    counts.update(citations=sum(p.citations for p in pages.values()),
+                  figure_refs=sum(p.figure_refs for p in pages.values()),
+                  doc_refs=sum(p.doc_refs for p in pages.values()),
+                  external_python_names_left_unlinked=sum(len(p.unresolved) for p in pages.values()) - len(unresolved))
+    return broken, unresolved, counts
+
+
+def test_every_link_anchor_and_reference_resolves(built_book: Path, book_timings: dict):
+    """Offline, over every HTML file of the built site: each local href/src is a file of the site,
+    each #anchor an id in its target page; no cross-reference (document, figure, equation,
+    citation, or the API page's Python names of metalearn_lite) was left without its link."""
+    broken, unresolved, counts = check_site(built_book, _site_root(), _documented_python_names(built_book))
+    book_timings["links"] = counts
+    print(f"\nlinks checked: {counts}")
+    assert counts["local links"] > 1000 and counts["citations"] > 0
+    assert not broken, f"{len(broken)} broken links or anchors:\n  " + "\n  ".join(broken[:50])
+    assert not unresolved, f"{len(unresolved)} unresolved references:\n  " + "\n  ".join(unresolved[:80])
+
+
+def test_link_check_finds_what_is_broken(tmp_path):
+    """The check is not vacuous: a missing page, a missing anchor, a link off the site's path and
+    an unlinked reference are each reported; what resolves is not."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<p id="top"><a href="sub/page.html#here">ok</a> <a href="#top">ok</a> <a href="https://x.org/">out</a>'
+        '<a href="sub/gone.html">1</a> <a href="sub/page.html#nowhere">2</a> <a href="/elsewhere/x.html">3</a>'
+        '<span class="xref std std-ref">4</span> <a href="sub/"><span class="xref std std-ref">ok</span></a>'
+        '<code class="xref py py-class">Module</code> <code class="xref py py-func">meta_train()</code></p>')
+    (tmp_path / "sub" / "page.html").write_text('<h1 id="here">Here</h1><img src="../img.png">')
+    (tmp_path / "sub" / "index.html").write_text('<a href="/site/sub/page.html">ok</a>')
+    broken, unresolved, counts = check_site(tmp_path, "/site/", documented={"meta_train"})
+    assert len(broken) == 4, broken  # gone.html, #nowhere, /elsewhere/, img.png
+    assert [u.split(": ", 1)[1].split(" (")[0] for u in unresolved] == ["4", "meta_train()"]
+    assert counts["external links"] == 1 and counts["external_python_names_left_unlinked"] == 1
+
+
+def test_site_has_its_404_page_sitemap_and_link_previews(built_book: Path):
+    """404.html links back to the contents from the site's root path; every page has Open Graph
+    tags; with an address, sitemap.xml lists the toc's pages under html_baseurl."""
+    not_found = (built_book / "404.html").read_text(encoding="utf-8")
+    assert f'href="{_site_root()}book/intro.html"' in not_found
+    for name in toc_pages():
+        text = (built_book / f"{name}.html").read_text(encoding="utf-8")
+        assert '<meta property="og:title"' in text and '<meta property="og:description"' in text, name
+    base = _load_tasks().pages_url(REPOSITORY or None)
+    sitemap = built_book / "sitemap.xml"
+    if base is None:
+        return  # no address, no sitemap (book/_ext/site_address.py)
+    listed = set(re.findall(r"<loc>([^<]+)</loc>", sitemap.read_text(encoding="utf-8")))
+    assert {f"{base}{name}.html" for name in toc_pages()} <= listed
+    assert f"{base}404.html" not in listed

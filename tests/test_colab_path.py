@@ -48,7 +48,7 @@ def test_install_cell_installs_the_library_in_a_fresh_runtime(tmp_path):
 
     nb = json.loads(CHAPTER.read_text(encoding="utf-8"))
     first = next(c for c in nb["cells"] if c["cell_type"] == "code")
-    first["source"] = tasks.INSTALL_CELL.format(url=f"file://{ROOT}").splitlines(keepends=True)
+    first["source"] = tasks.install_cell(f"file://{ROOT}", None).splitlines(keepends=True)
     copy = tmp_path / CHAPTER.name
     copy.write_text(json.dumps(nb), encoding="utf-8")
     workdir = tmp_path / "chapters"  # where a chapter runs from; no library source next to it

@@ -102,9 +102,11 @@ class TaskSource:
     task_type = "classification"
 
     def episode(self) -> Episode:
+        """One episode (subclasses implement it)."""
         raise NotImplementedError
 
     def sample(self, meta_batch_size: int) -> EpisodeBatch:
+        """A meta-batch: ``meta_batch_size`` episodes, stacked."""
         _check_positive(meta_batch_size=meta_batch_size)
         return EpisodeBatch.stack([self.episode() for _ in range(int(meta_batch_size))])
 
