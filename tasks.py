@@ -558,7 +558,7 @@ def release(args: list[str]) -> int:
 # -- the package: an sdist and a wheel that hold the library and nothing else ----------------------
 
 #: what the sdist may hold besides metalearn_lite/ (MANIFEST.in keeps the book, tests and data out)
-SDIST_EXTRAS = {"PKG-INFO", "README.md", "CHANGELOG.md", "MANIFEST.in", "pyproject.toml", "setup.cfg"}
+SDIST_EXTRAS = {"PKG-INFO", "README.md", "CHANGELOG.md", "LICENSE", "MANIFEST.in", "pyproject.toml", "setup.cfg"}
 
 
 def dist_problems(sdist: Path, wheel: Path) -> list[str]:
