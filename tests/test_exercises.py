@@ -211,9 +211,9 @@ def test_multiple_choice_grades_and_renders_one_html_output():
     assert f"#{qid} .ml-choice:checked+label+.ml-fb{{display:block}}" in page
     bundle = q._repr_mimebundle_()
     assert set(bundle) == {"text/html", "text/plain"}
-    for bad in (1, -1, True, 1.0):
+    for bad in (2, -1, True, 1.0):
         with pytest.raises(ValueError, match="answer must index"):
-            MultipleChoice("?", ["a"], bad)
+            MultipleChoice("?", ["a", "b"], bad)
 
 
 def test_multiple_choice_grades_letters_as_shown_and_refuses_what_is_not_an_option():
@@ -273,3 +273,35 @@ def test_chapters_with_coding_exercises_say_how_to_run_them_live():
         if any(".check_" in "".join(c["source"]) for c in cells if c["cell_type"] == "code"):
             text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
             assert "live copy of this page" in text and "tasks.py lab" in text, nb.name
+
+
+def test_check_refuses_no_cases_and_a_bad_atol_and_names_a_result_passed_for_the_function():
+    with pytest.raises(ValueError, match=r"no hidden cases: a check with nothing to compare would always pass"):
+        check("mean", reference, reference, [])
+    with pytest.raises(ValueError, match=r"atol must be a finite number >= 0, got -1"):
+        check("mean", reference, reference, CASES, atol=-1)
+    result = check("mean", reference(torch.ones(3, 2)), reference, CASES)
+    assert not result and result.attempted
+    assert result.message.startswith("expected your function itself, got a tensor of shape (2,)")
+    assert "pass the function (check_mean(mean)), not what it returns" in result.message
+
+
+@pytest.mark.parametrize("question, options, message", [
+    ("Which?", "abc", r"options must be a list or tuple of strings"),
+    ("Which?", ["only one"], r"at least two non-empty strings"),
+    ("Which?", ["a", 2], r"at least two non-empty strings"),
+    ("Which?", ["a", ""], r"at least two non-empty strings"),
+    ("Which?", ["a", "a"], r"must differ from one another"),
+    ("", ["a", "b"], r"question must be a non-empty string"),
+])
+def test_multiple_choice_refuses_malformed_questions(question, options, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        MultipleChoice(question, options, 0)
+
+
+def test_the_same_question_shown_twice_shares_no_id():
+    question = MultipleChoice("A question shown twice on one page?", ["yes", "no"], 0)
+    first, second = question._repr_html_(), question._repr_html_()
+    ids = re.findall(r' id="([^"]+)"', first) + re.findall(r' id="([^"]+)"', second)
+    assert len(ids) == len(set(ids)) == 6
+    assert re.search(r'id="mcq-[0-9a-f]{10}"', first) and re.search(r'id="mcq-[0-9a-f]{10}-2"', second)

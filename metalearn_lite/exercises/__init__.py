@@ -289,6 +289,13 @@ def check(
     failing case is what a wrong function computes, the message gives its explanation instead of
     the case's hint.
     """
+    if not cases:
+        raise ValueError(f"check({name!r}): no hidden cases: a check with nothing to compare would always pass")
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 <= atol < math.inf:
+        raise ValueError(f"check({name!r}): atol must be a finite number >= 0, got {atol!r}")
+    if not callable(func):
+        return CheckResult(name, False, True, f"expected your function itself, got {_kind(func)}: pass the function "
+                           f"(check_{name}({name})), not what it returns")
     same = compare or (lambda got, expected: _same(got, expected, atol))
     limit = TIME_LIMIT if time_limit is None else time_limit
     for number, case in enumerate(cases, 1):
@@ -350,7 +357,20 @@ class MultipleChoice:
     ``options`` as written.
     """
 
+    _shown: dict[str, int] = {}  # how often each question's HTML was made in this process (ids stay unique)
+
     def __init__(self, question: str, options: Sequence[str], answer: int, explanation: str = "") -> None:
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"the question must be a non-empty string, got {question!r}")
+        if not isinstance(options, (list, tuple)):
+            raise TypeError(f"options must be a list or tuple of strings (one per option), got {type(options).__name__}"
+                            f" {options!r}")
+        if len(options) < 2 or not all(isinstance(o, str) and o.strip() for o in options):
+            raise ValueError(f"options must be at least two non-empty strings, got {list(options)!r}")
+        if len(set(options)) != len(options):
+            raise ValueError(f"options must differ from one another, got {list(options)!r}")
+        if not isinstance(explanation, str):
+            raise TypeError(f"explanation must be a string, got {type(explanation).__name__}")
         if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(options):
             raise ValueError(f"answer must index one of the {len(options)} options, got {answer!r}")
         self.question, self.options, self.answer, self.explanation = question, list(options), answer, explanation
@@ -386,6 +406,9 @@ class MultipleChoice:
 
     def _repr_html_(self) -> str:
         qid = "mcq-" + hashlib.sha256(self.question.encode("utf-8")).hexdigest()[:10]
+        shown = MultipleChoice._shown[qid] = MultipleChoice._shown.get(qid, 0) + 1
+        if shown > 1:  # the same question shown again on the page: its radio buttons must not be shared
+            qid = f"{qid}-{shown}"
         rows = []
         for position, index in enumerate(self.order):
             letter, option = chr(65 + position), html.escape(self.options[index])
