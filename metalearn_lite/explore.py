@@ -111,8 +111,8 @@ def _check_values(name: Any, values: Any) -> list:
     return values
 
 
-def _check_keywords(draw: Callable, names: list[str], fixed: dict) -> None:
-    """Every control and fixed keyword is one that ``draw`` accepts, and none is both."""
+def _check_keywords(draw: Callable, names: list[str], fixed: dict, live: list | None = None) -> None:
+    """Every control, fixed and live keyword is one that ``draw`` accepts, and none is both control and fixed."""
     both = sorted(set(names) & set(fixed))
     if both:
         raise ValueError(f"explore: {both[0]!r} is both a control and in `fixed`: it can only be one of them")
@@ -126,7 +126,7 @@ def _check_keywords(draw: Callable, names: list[str], fixed: dict) -> None:
     if any(p.kind is p.VAR_KEYWORD for p in parameters):
         return
     accepted = {p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    for where, keys in (("control", names), ("fixed keyword", list(fixed))):
+    for where, keys in (("control", names), ("fixed keyword", list(fixed)), ("live control", list(live or []))):
         unknown = [k for k in keys if k not in accepted]
         if unknown:
             raise ValueError(f"explore: the {where} {unknown[0]!r} is not a parameter of "
@@ -153,9 +153,11 @@ class Explorer:
             raise ValueError(f"explore: dpi must be a positive number, got {dpi!r}")
         if initial is not None and not isinstance(initial, dict):
             raise TypeError(f"explore: `initial` is a dict control name -> value, got {type(initial).__name__}")
+        if live is not None and (not isinstance(live, dict) or not all(isinstance(k, str) for k in live)):
+            raise TypeError(f"explore: `live` maps keywords of the draw function to ipywidgets controls, got {live!r}")
         self.names = list(controls)
         self.values = [_check_values(name, values) for name, values in controls.items()]
-        _check_keywords(draw, self.names, dict(fixed or {}))
+        _check_keywords(draw, self.names, dict(fixed or {}), list(live or []))
         states = 1
         for values in self.values:
             states *= len(values)
@@ -165,12 +167,16 @@ class Explorer:
         self.draw, self.fixed, self.live, self.title = draw, dict(fixed or {}), live, title
         initial = dict(initial or {})
 
-        def position(name, values):  # the value itself, of its own type: True is not 1
+        def position(name, values):  # one of the values itself: True is not 1, nor 1 True
             if name not in initial:
                 return 0
+            wanted = initial[name]
             for i, value in enumerate(values):
-                if type(value) is type(initial[name]) and value == initial[name]:
-                    return i
+                try:
+                    if isinstance(value, bool) == isinstance(wanted, bool) and bool(value == wanted):
+                        return i
+                except (TypeError, ValueError, RuntimeError):  # an array-valued comparison: not this value
+                    continue
             return None
 
         unknown = set(initial) - set(self.names)

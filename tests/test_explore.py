@@ -174,3 +174,17 @@ def test_labels_that_are_not_strings():
     assert ">2.5</label>" in page and ">r</label>" in page
     escaped = ml.explore(lambda colour: draw(colour="k"), {"colour": ["a<b>", None, True]})._repr_html_()
     assert ">a&lt;b&gt;</label>" in escaped and ">None</label>" in escaped and ">True</label>" in escaped
+
+
+def test_live_controls_must_be_keywords_of_draw():
+    import ipywidgets as widgets
+    with pytest.raises(ValueError, match=r"the live control 'stepz' is not a parameter of draw"):
+        ml.explore(draw, {"task": [0, 1]}, live={"stepz": widgets.IntSlider(1, 1, 9)})
+    with pytest.raises(TypeError, match=r"`live` maps keywords of the draw function to ipywidgets controls"):
+        ml.explore(draw, {"task": [0, 1]}, live=[widgets.IntSlider(1, 1, 9)])
+
+
+def test_initial_accepts_an_equal_number_of_another_type():
+    import numpy as np
+    page = ml.explore(draw, {"task": [np.int64(0), np.int64(1)]}, initial={"task": 1})._repr_html_()
+    assert re.search(r'id="explore-[0-9a-f]+-[0-9]+-0-1" checked>', page)
