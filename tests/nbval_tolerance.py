@@ -1,4 +1,4 @@
-"""nbval with declared numeric tolerances: the chapters' trained results, compared the right way.
+r"""nbval with declared numeric tolerances: the chapters' trained results, compared the right way.
 
 nbval compares a notebook's stored outputs with fresh ones *exactly*. That is right for
 deterministic outputs (shapes, closed forms, finite-difference checks) and wrong for results of
