@@ -70,7 +70,8 @@ def test_numbers_moved_by_at_most_abs_pass_and_beyond_fail(numbers, shift):
 @pytest.mark.parametrize("spec", [{}, {"abs": -1}, {"abs": "3"}, {"atol": 1}, {"abs": float("nan")}, 3, {"rel": True},
                                   {"also": r"\d+ of"}, {"abs": 1, "also": ""}, {"abs": 1, "also": 3}, None,
                                   {"abs": 1, "also": "("}, {"abs": 1, "also": ".*"}, {"abs": 1, "also": r"\d*"},
-                                  {"abs": float("inf")}, {"abs": 1, "ABS": 2}])
+                                  {"abs": float("inf")}, {"abs": 1, "ABS": 2}, {"abs": 10**400},
+                                  {"abs": 1, "also": "a{99999999999}"}, {"abs": [1]}])
 def test_bad_tolerance_metadata_is_a_clear_error(spec):
     with pytest.raises(ValueError, match=r"ch\.ipynb cell 2: .*tolerance"):
         Tolerance.from_metadata(spec, "ch.ipynb cell 2")
