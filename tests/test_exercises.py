@@ -26,7 +26,8 @@ def test_reference_passes():
 def test_wrong_answer_names_the_case_expected_value_and_hint():
     result = check("mean", lambda x: x.mean(1), reference, CASES)
     assert not result and result.attempted
-    assert "case 1 (three identical rows)" in result.message and "expected [1.0, 1.0]" in result.message
+    assert result.message == ("case 1 (three identical rows): expected a tensor of shape (2,) and dtype torch.float32 "
+                              "([1.0, 1.0]), got one of shape (3,) ([1.0, 1.0, 1.0]).")
     wrong_second = check("mean", lambda x: x[0] * 0 + 1, reference, CASES)
     assert "case 2 (a 3×2 ramp)" in wrong_second.message and "Hint: average over rows" in wrong_second.message
 
@@ -53,14 +54,15 @@ def test_shape_mismatch_and_numbers():
     (None, "got None (nothing was returned: is the `return` missing?)"),
     ("abc", "got a str ('abc')"),
     ({"mean": 1}, "got a dict ({'mean': 1})"),
-    ((None, "x"), "got a tuple ((None, 'x'))"),
+    ((None, "x"), "got a tuple ((None, 'x')): return a torch tensor (torch.tensor(...), torch.stack(...), torch.from_numpy(...))"),
 ])
 def test_an_answer_of_the_wrong_kind_gets_a_cross_naming_what_was_expected(answer, kind):
     result = check("mean", lambda x: answer, reference, CASES)
     assert not result and result.attempted
-    assert result.message == f"case 1 (three identical rows): expected a tensor of shape (2,), {kind}."
+    assert result.message == f"case 1 (three identical rows): expected a tensor of shape (2,) and dtype torch.float32, {kind}."
     pair = check("pair", lambda x: (x.mean(0), answer), lambda x: (x.mean(0), x.sum(0)), CASES)
-    assert pair.message == f"case 1 (three identical rows): value 2 of the tuple: expected a tensor of shape (2,), {kind}."
+    assert pair.message == ("case 1 (three identical rows): value 2 of the tuple: expected a tensor of shape (2,) and "
+                            f"dtype torch.float32, {kind}.")
 
 
 def test_a_tensor_or_a_bool_where_an_int_is_expected_is_named():
@@ -74,14 +76,49 @@ def test_a_tensor_or_a_bool_where_an_int_is_expected_is_named():
     assert "expected a number (a Python float), got a tensor of shape ()" in number.message
 
 
-def test_right_values_as_float32_a_list_or_an_array_pass_and_wrong_ones_do_not():
+def test_right_values_as_float32_pass_and_wrong_ones_do_not():
     cases = [Case((torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 100,), "float64")]
-    for answer in (lambda x: x.mean(0).float(), lambda x: x.mean(0).tolist(), lambda x: x.mean(0).numpy()):
-        assert check("mean", answer, reference, cases, atol=1e-8), answer
+    assert check("mean", lambda x: x.mean(0).float(), reference, cases, atol=1e-8)  # right to float32's precision
     off = check("mean", lambda x: x.mean(0).float() + 1e-2, reference, cases, atol=1e-8)
     assert not off and "expected" in off.message
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda x: x.mean(0).tolist(), r"expected a tensor of shape \(3,\) and dtype torch.float64, got a list: return a torch tensor"),
+    (lambda x: x.mean(0).numpy(), r"expected a tensor of shape \(3,\) and dtype torch.float64, got a ndarray: return a torch tensor"),
+    (lambda x: x.mean(0, keepdim=True), r"expected a tensor of shape \(3,\).*got one of shape \(1, 3\)"),
+    (lambda x: x.mean(0).round(), r"expected \[52\.7357.*\], got \[53\.0, -28\.0, -103\.0\]"),  # compared, not rounded
+    (lambda x: x.mean(0).long(), r"got integer values of dtype torch.int64"),
+    (lambda x: x.mean(0) * float("nan"), r"expected finite values, got NaN entries \(3 of 3\)"),
+    (lambda x: x.mean(0) / 0, r"expected finite values, got infinite entries"),
+])
+def test_nothing_is_converted_into_the_right_answer(answer, message):
+    cases = [Case((torch.randn(4, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 100,), "float64")]
+    result = check("mean", answer, reference, cases, atol=1e-8)
+    assert not result and result.attempted
+    assert re.search(message, result.message), result.message
+
+
+def test_a_number_where_a_tensor_is_expected_and_the_reverse_are_crosses():
     scalar = [Case((torch.tensor([1.0, 2.0], dtype=torch.float64) / 3,), "a scalar")]
-    assert check("total", lambda x: x.sum().item(), lambda x: x.sum(), scalar, atol=1e-12)
+    as_float = check("total", lambda x: x.sum().item(), lambda x: x.sum(), scalar, atol=1e-12)
+    assert as_float.message == "case 1 (a scalar): expected a tensor of shape () and dtype torch.float64, got a float (1.0)."
+    assert "expected a finite number, got nan" in check("f", lambda a: float("nan"), lambda a: a, [Case((0.5,), "a float")]).message
+    truth = [Case((2,), "two")]
+    assert "expected a bool (True or False), got a int (1)" in check("even", lambda n: 1, lambda n: n % 2 == 0, truth).message
+    assert not check("even", lambda n: torch.tensor(True), lambda n: n % 2 == 0, truth)
+    assert check("even", lambda n: np.bool_(True), lambda n: n % 2 == 0, truth)
+
+
+@pytest.mark.parametrize("answer, message", [
+    (lambda x: x.argsort().float() + 0.4, r"dtype torch.int64, got floating-point values of dtype torch.float32 \(\[1.4, 2.4, 0.4\]\)"),
+    (lambda x: x.argsort().int(), r"the values are right, but the tensor's dtype is torch.int32: return a torch.int64 tensor"),
+    (lambda x: x.argsort() == 1, r"got boolean values of dtype torch.bool"),
+])
+def test_labels_of_another_dtype_are_crosses(answer, message):
+    labels = [Case((torch.tensor([3, 1, 2]),), "three labels")]
+    result = check("argsort", answer, lambda x: x.argsort(), labels)
+    assert not result and re.search(message, result.message), result.message
 
 
 def test_right_values_in_the_wrong_dtype_are_told_so():
@@ -99,7 +136,7 @@ def test_a_comparison_that_fails_on_an_odd_answer_is_a_cross():
         return bool(torch.equal(torch.as_tensor(got), expected))
 
     result = check("mean", lambda x: [None], reference, CASES, compare=fragile)
-    assert not result and result.attempted and "expected a tensor of shape (2,), got a list" in result.message
+    assert not result and result.attempted and "expected a tensor of shape (2,) and dtype torch.float32, got a list" in result.message
 
 
 def test_each_call_gets_fresh_copies_of_the_cases():
@@ -174,9 +211,9 @@ def test_multiple_choice_grades_and_renders_one_html_output():
     assert f"#{qid} .ml-choice:checked+label+.ml-fb{{display:block}}" in page
     bundle = q._repr_mimebundle_()
     assert set(bundle) == {"text/html", "text/plain"}
-    for bad in (1, -1, True, 1.0):
+    for bad in (2, -1, True, 1.0):
         with pytest.raises(ValueError, match="answer must index"):
-            MultipleChoice("?", ["a"], bad)
+            MultipleChoice("?", ["a", "b"], bad)
 
 
 def test_multiple_choice_grades_letters_as_shown_and_refuses_what_is_not_an_option():
@@ -236,3 +273,35 @@ def test_chapters_with_coding_exercises_say_how_to_run_them_live():
         if any(".check_" in "".join(c["source"]) for c in cells if c["cell_type"] == "code"):
             text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
             assert "live copy of this page" in text and "tasks.py lab" in text, nb.name
+
+
+def test_check_refuses_no_cases_and_a_bad_atol_and_names_a_result_passed_for_the_function():
+    with pytest.raises(ValueError, match=r"no hidden cases: a check with nothing to compare would always pass"):
+        check("mean", reference, reference, [])
+    with pytest.raises(ValueError, match=r"atol must be a finite number >= 0, got -1"):
+        check("mean", reference, reference, CASES, atol=-1)
+    result = check("mean", reference(torch.ones(3, 2)), reference, CASES)
+    assert not result and result.attempted
+    assert result.message.startswith("expected your function itself, got a tensor of shape (2,)")
+    assert "pass the function (check_mean(mean)), not what it returns" in result.message
+
+
+@pytest.mark.parametrize("question, options, message", [
+    ("Which?", "abc", r"options must be a list or tuple of strings"),
+    ("Which?", ["only one"], r"at least two non-empty strings"),
+    ("Which?", ["a", 2], r"at least two non-empty strings"),
+    ("Which?", ["a", ""], r"at least two non-empty strings"),
+    ("Which?", ["a", "a"], r"must differ from one another"),
+    ("", ["a", "b"], r"question must be a non-empty string"),
+])
+def test_multiple_choice_refuses_malformed_questions(question, options, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        MultipleChoice(question, options, 0)
+
+
+def test_the_same_question_shown_twice_shares_no_id():
+    question = MultipleChoice("A question shown twice on one page?", ["yes", "no"], 0)
+    first, second = question._repr_html_(), question._repr_html_()
+    ids = re.findall(r' id="([^"]+)"', first) + re.findall(r' id="([^"]+)"', second)
+    assert len(ids) == len(set(ids)) == 6
+    assert re.search(r'id="mcq-[0-9a-f]{10}"', first) and re.search(r'id="mcq-[0-9a-f]{10}-2"', second)

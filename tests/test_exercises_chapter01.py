@@ -1,6 +1,9 @@
 """Chapter 1's exercises: every checker accepts its reference solution, rejects typical wrong
 answers with the failing case named, and says "not attempted" for the notebook's stubs; the
 nearest-neighbour reference agrees with the library's ``NearestNeighbour``."""
+import re
+
+import pytest
 import torch
 
 import metalearn_lite as ml
@@ -47,10 +50,27 @@ def test_images_per_episode_matches_the_sampler():
 # -- nearest_neighbour_predict ----------------------------------------------------------------
 
 
-def test_nearest_neighbour_accepts_the_reference_and_a_list():
+def test_nearest_neighbour_accepts_the_reference():
     result = ex.check_nearest_neighbour_predict(ex.nearest_neighbour_predict)
     assert result and result.attempted and repr(result).startswith("✓")
-    assert ex.check_nearest_neighbour_predict(lambda s, y, q: ex.nearest_neighbour_predict(s, y, q).tolist())
+
+
+@pytest.mark.parametrize("answer, message", [
+    # labels 2.4, 0.4, ... used to be truncated to the right ones with .long()
+    (lambda s, y, q: ex.nearest_neighbour_predict(s, y, q) + 0.4,
+     r"expected a tensor of shape \(4,\) and dtype torch.int64, got floating-point values of dtype torch.float32 "
+     r"\(\[2.4, 0.4, 1.4, 1.4\]\)"),
+    (lambda s, y, q: ex.nearest_neighbour_predict(s, y, q).float(),
+     r"the values are right, but the tensor's dtype is torch.float32: return a torch.int64 tensor"),
+    (lambda s, y, q: ex.nearest_neighbour_predict(s, y, q).tolist(), r"got a list \(\[2, 0, 1, 1\]\): return a torch tensor"),
+    (lambda s, y, q: ex.nearest_neighbour_predict(s, y, q).numpy(), r"got a ndarray.*: return a torch tensor"),
+    (lambda s, y, q: ex.nearest_neighbour_predict(s, y, q)[:, None], r"got one of shape \(4, 1\)"),
+    (lambda s, y, q: ex.nearest_neighbour_predict(s, y, q).int(), r"the tensor's dtype is torch.int32"),
+])
+def test_nearest_neighbour_compares_what_was_returned(answer, message):
+    result = ex.check_nearest_neighbour_predict(answer)
+    assert not result and result.attempted
+    assert re.search(r"^case 1 \(3-way 1-shot, queries close to their support image\): .*" + message, result.message), result.message
 
 
 def test_nearest_neighbour_rejects_the_position_instead_of_the_label():

@@ -84,7 +84,7 @@ def test_split_answers_of_the_wrong_kind_get_a_cross_naming_the_type():
         result = ex.check_split_support_query(lambda x, k: answer)
         assert not result and result.attempted and f"expected a tuple of 4 values, {kind}" in result.message
     nones = ex.check_split_support_query(lambda x, k: (None, None, None, None))  # used to crash the checker
-    assert not nones and "value 1 of the tuple: expected a tensor of shape (5,), got None" in nones.message
+    assert not nones and "value 1 of the tuple: expected a tensor of shape (5,) and dtype torch.float32, got None" in nones.message
 
     def float_labels(x_by_class, k_shot):
         sx, sy, qx, qy = ex.split_support_query_reference(x_by_class, k_shot)
@@ -111,3 +111,16 @@ def test_multiple_choice_questions_grade_right_and_wrong_answers():
         assert question.grade(wrong).startswith("✗")
         html = question._repr_html_()
         assert "<details>" in html and question.options[question.answer] in html
+
+
+def test_split_answers_are_compared_as_returned():
+    listed = ex.check_split_support_query(lambda x, k: tuple(t.tolist() for t in ex.split_support_query_reference(x, k)))
+    assert not listed and "value 1 of the tuple: expected a tensor of shape (5,) and dtype torch.float32, got a list" in listed.message
+    float_labels = ex.check_split_support_query(
+        lambda x, k: tuple(t.float() for t in ex.split_support_query_reference(x, k)))
+    assert not float_labels and "value 2 of the tuple: the values are right, but the tensor's dtype is torch.float32" in float_labels.message
+    flat = ex.check_split_support_query(
+        lambda x, k: (lambda s, sy, q, qy: (s.flatten(), sy, q, qy))(*ex.split_support_query_reference(x, k)))
+    assert not flat and flat.message.startswith("case 2")  # case 1's examples are scalars: flattening changes nothing
+    assert "value 1 of the tuple: expected a tensor of shape (6, 2) and dtype torch.float32" in flat.message
+    assert "got one of shape (12,)" in flat.message

@@ -92,3 +92,18 @@ def test_multiple_choice_questions_grade_right_and_wrong_answers():
         assert question.grade(wrong).startswith("✗")
         html = question._repr_html_()
         assert "<details>" in html and escape(question.options[question.answer]) in html
+
+
+def test_phi_entries_are_compared_as_returned_not_reshaped():
+    def reshaped(model, params, x, y, alpha):  # right values, wrong shapes: (4, 1) weights as (1, 4)
+        phi = ex.inner_sgd_step_reference(model, params, x, y, alpha)
+        return {n: v.reshape(1, -1) if v.dim() == 2 else v for n, v in phi.items()}
+
+    result = ex.check_inner_sgd_step(reshaped)
+    assert not result and "φ['0.weight'] has shape (1, 4), expected (4, 1) (that of params['0.weight'])" in result.message
+    listed = ex.check_inner_sgd_step(
+        lambda model, params, x, y, alpha: {n: v.tolist() for n, v in ex.inner_sgd_step_reference(model, params, x, y, alpha).items()})
+    assert not listed and "φ['0.weight'] is a list, expected a tensor of shape (4, 1)" in listed.message
+    ints = ex.check_inner_sgd_step(
+        lambda model, params, x, y, alpha: {n: v.long() for n, v in ex.inner_sgd_step_reference(model, params, x, y, alpha).items()})
+    assert not ints and "φ['0.weight'] has dtype torch.int64, expected torch.float64" in ints.message

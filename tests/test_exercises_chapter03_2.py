@@ -53,10 +53,17 @@ def test_checker_names_the_type_of_a_wrong_kind_of_answer():
         result = ex.check_nearest_prototype(lambda *args: answer)  # each used to crash the checker
         assert not result and result.attempted
         where = "case 1 (3-way 2-shot, support sorted by class, 4-d embeddings)"
-        assert f"{where}: expected a tensor of shape (12,), {kind}" in result.message
+        assert f"{where}: expected a tensor of shape (12,) and dtype torch.int64, {kind}" in result.message
     floats = ex.check_nearest_prototype(lambda *args: ex.nearest_prototype_reference(*args).float())
     assert floats.message.endswith("the values are right, but the tensor's dtype is torch.float32: return a torch.int64 tensor.")
-    assert ex.check_nearest_prototype(lambda *args: ex.nearest_prototype_reference(*args).tolist())
+    listed = ex.check_nearest_prototype(lambda *args: ex.nearest_prototype_reference(*args).tolist())
+    assert not listed and "got a list" in listed.message and "return a torch tensor" in listed.message
+    shifted = ex.check_nearest_prototype(lambda *args: ex.nearest_prototype_reference(*args) + 0.3)
+    assert not shifted and "got floating-point values of dtype torch.float32" in shifted.message
+    as_int32 = ex.check_nearest_prototype(lambda *args: ex.nearest_prototype_reference(*args).int())
+    assert not as_int32 and "the values are right, but the tensor's dtype is torch.int32" in as_int32.message
+    column = ex.check_nearest_prototype(lambda *args: ex.nearest_prototype_reference(*args)[:, None])
+    assert not column and "got one of shape (12, 1)" in column.message
 
 
 def test_stub_is_not_attempted_yet():

@@ -68,9 +68,14 @@ def test_checker_names_the_type_of_a_wrong_kind_of_answer_and_takes_float32_or_a
         result = ex.check_lrua_write_weights(lambda *args: answer)  # each used to crash the checker
         assert not result and result.attempted
         where = "case 1 (one head, σ = 0: all the weight on the least-used slot)"
-        assert f"{where}: expected a tensor of shape (1, 1, 6), {kind}" in result.message
+        assert f"{where}: expected a tensor of shape (1, 1, 6) and dtype torch.float64, {kind}" in result.message
     assert ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args).float())
-    assert ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args).tolist())
+    listed = ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args).tolist())
+    assert not listed and "got a list" in listed.message
+    squeezed = ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args).squeeze())
+    assert not squeezed and "got one of shape (6,)" in squeezed.message
+    nan = ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args) * float("nan"))
+    assert not nan and "expected finite values, got NaN entries (6 of 6)" in nan.message
     assert not ex.check_lrua_write_weights(lambda *args: ex.lrua_write_weights_reference(*args).float() + 1e-4)
 
 

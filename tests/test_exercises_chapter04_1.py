@@ -57,9 +57,12 @@ def test_checker_names_the_type_of_a_wrong_kind_of_answer_and_takes_float32_or_a
         result = ex.check_maml_meta_gradient(lambda *args: answer)  # each used to crash the checker
         assert not result and result.attempted
         where = "case 1 (one weight, K = 2 support points, one query point, α = 0.1)"
-        assert f"{where}: expected a tensor of shape (1,), {kind}" in result.message
+        assert f"{where}: expected a tensor of shape (1,) and dtype torch.float64, {kind}" in result.message
     assert ex.check_maml_meta_gradient(lambda *args: ex.maml_meta_gradient_reference(*args).float())
-    assert ex.check_maml_meta_gradient(lambda *args: ex.maml_meta_gradient_reference(*args).tolist())
+    listed = ex.check_maml_meta_gradient(lambda *args: ex.maml_meta_gradient_reference(*args).tolist())
+    assert not listed and "got a list" in listed.message
+    scalar = ex.check_maml_meta_gradient(lambda *args: ex.maml_meta_gradient_reference(*args)[0])
+    assert not scalar and "got one of shape ()" in scalar.message
     slip = ex.check_maml_meta_gradient(lambda *args: ex.first_order_meta_gradient(*args).float())
     assert not slip and "first-order MAML" in slip.message  # float32 slips are still recognised
 

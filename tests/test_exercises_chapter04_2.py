@@ -102,3 +102,13 @@ def test_scale_question_answer_is_what_the_library_gives():
     support, query = torch.randn(6, 2, generator=g), torch.randn(1, 2, generator=g)
     y_hat = label_distribution(cosine_attention(query, support, 1e-9), torch.tensor([0, 1, 1, 2, 2, 2]), 3)
     assert torch.allclose(y_hat, torch.tensor([[1 / 6, 2 / 6, 3 / 6]]), atol=1e-6)
+
+
+def test_answers_are_compared_as_returned():
+    listed = ex.check_prototypes(lambda e, y, n: ex.prototypes_reference(e, y, n).tolist())
+    assert not listed and "got a list" in listed.message and "return a torch tensor" in listed.message
+    flat = ex.check_prototypes(lambda e, y, n: ex.prototypes_reference(e, y, n).flatten())
+    assert not flat and "expected a tensor of shape (2, 2) and dtype torch.float64" in flat.message
+    assert "got one of shape (4,)" in flat.message
+    nan = ex.check_matching_prediction(lambda *args: ex.matching_prediction_reference(*args) * float("nan"))
+    assert not nan and "expected finite values, got NaN entries" in nan.message

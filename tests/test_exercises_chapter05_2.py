@@ -127,3 +127,10 @@ def test_multiple_choice(question):
     wrong = (question.answer + 1) % len(question.options)
     assert question.grade(wrong).startswith("✗")
     assert "<details>" in question._repr_html_()
+
+
+def test_a_python_number_for_the_scalar_loss_is_a_cross():
+    number = ex.check_episode_loss(lambda *args: ex.episode_loss_reference(*args).item())
+    assert not number and "expected a tensor of shape () and dtype torch.float64, got a float" in number.message
+    column = ex.check_full_context_support(lambda s, lstm: ex.full_context_support_reference(s, lstm)[None])
+    assert not column and "got one of shape (1, 4, 3)" in column.message

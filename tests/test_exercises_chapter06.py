@@ -41,3 +41,12 @@ def test_questions_grade_their_answer():
     for q in (ex.RL2_QUESTION, ex.DICE_QUESTION, ex.ES_QUESTION):
         assert q.grade(q.answer).startswith("✓")
         assert all(q.grade(i).startswith("✗") for i in range(len(q.options)) if i != q.answer)
+
+
+def test_returns_are_compared_as_returned():
+    listed = ex.check_discounted_returns(lambda r, g: ex.discounted_returns_reference(r, g).tolist())
+    assert not listed and "got a list" in listed.message
+    nan = ex.check_discounted_returns(lambda r, g: ex.discounted_returns_reference(r, g) + float("nan"))
+    assert not nan and "expected finite values, got NaN entries" in nan.message
+    ints = ex.check_discounted_returns(lambda r, g: ex.discounted_returns_reference(r, g).round().long())
+    assert not ints and "got integer values of dtype torch.int64" in ints.message

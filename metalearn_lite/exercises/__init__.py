@@ -18,12 +18,14 @@ import copy
 import ctypes
 import hashlib
 import html
+import math
 import numbers
 import random
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
 TIME_LIMIT = 10.0
@@ -81,17 +83,47 @@ class CheckResult:
         return f'<p style="color:{colour}; font-weight:600">{html.escape(repr(self))}</p>'
 
 
-def _as_tensor(got: Any, expected: torch.Tensor) -> torch.Tensor:
-    """``got`` as a tensor; a list or number of floats becomes float64 when ``expected`` is
-    floating point (Python floats are float64: nothing is rounded). Raises if it is not one."""
-    if isinstance(got, torch.Tensor):
-        return got
-    if isinstance(got, (str, bytes, dict, set)) or got is None:
-        raise TypeError(f"a {type(got).__name__} is not a tensor")
-    tensor = torch.as_tensor(got)
-    if isinstance(got, (list, tuple, numbers.Number)) and tensor.dtype.is_floating_point and expected.dtype.is_floating_point:
-        return torch.as_tensor(got, dtype=torch.float64)  # not via float32, torch's default, which rounds
-    return tensor
+def _dtype_kind(dtype: torch.dtype) -> str:
+    if dtype == torch.bool:
+        return "boolean"
+    if dtype.is_complex:
+        return "complex"
+    return "floating-point" if dtype.is_floating_point else "integer"
+
+
+def _dtype_accepted(got: torch.dtype, expected: torch.dtype) -> bool:
+    """Integer and boolean answers need the expected dtype itself; a floating-point one may be of
+    another floating-point precision (it is then compared to that precision, see :func:`_tolerance`)."""
+    return got == expected or (got.is_floating_point and expected.is_floating_point)
+
+
+def tensor_problem(got: Any, expected: torch.Tensor) -> str | None:
+    """Why ``got`` is not even the right kind of tensor answer for ``expected``, said as "expected
+    …, got …": not a tensor (a list, a NumPy array, a number…), another shape, another dtype (float
+    labels for int64 ones), NaN or infinite entries where ``expected`` has finite ones. None when
+    its form is right (its values may still be wrong). Nothing is converted, reshaped or rounded."""
+    want = f"a tensor of shape {tuple(expected.shape)} and dtype {expected.dtype}"
+    if not isinstance(got, torch.Tensor):
+        fix = ""
+        if isinstance(got, (list, tuple)) or type(got).__module__ == "numpy":
+            fix = ": return a torch tensor (torch.tensor(...), torch.stack(...), torch.from_numpy(...))"
+        return f"expected {want}, got {_kind(got)}{fix}"
+    if got.shape != expected.shape:
+        return f"expected {want} ({_show(expected)}), got one of shape {tuple(got.shape)} ({_show(got)})"
+    if not _dtype_accepted(got.dtype, expected.dtype):
+        values = f" ({_values(got)})" if got.numel() <= 6 else ""
+        if _dtype_kind(got.dtype) != _dtype_kind(expected.dtype):
+            what = f"{_dtype_kind(got.dtype)} values of dtype {got.dtype}{values}"
+        else:
+            what = f"dtype {got.dtype}{values}"
+        return f"expected {want}, got {what}"
+    if got.dtype.is_floating_point or got.dtype.is_complex:
+        bad = ~torch.isfinite(got.detach()) & torch.isfinite(expected.detach())
+        if bool(bad.any()):
+            nans = int(torch.isnan(got.detach())[bad].sum())
+            kinds = " and ".join(k for k, n in (("NaN", nans), ("infinite", int(bad.sum()) - nans)) if n)
+            return f"expected finite values, got {kinds} entries ({int(bad.sum())} of {got.numel()})"
+    return None
 
 
 def _tolerance(got: torch.Tensor, expected: torch.Tensor, atol: float) -> float:
@@ -107,31 +139,49 @@ def _tolerance(got: torch.Tensor, expected: torch.Tensor, atol: float) -> float:
     return max(atol, 16 * eps * max(1.0, scale))
 
 
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
 def _same(got: Any, expected: Any, atol: float) -> bool:
+    """Whether ``got`` is ``expected``: a tensor of the same shape and dtype (any floating-point
+    precision for a floating-point one) with the same values (floats within ``atol``), a number of
+    the same kind, a tuple of such values. Nothing is converted into the expected form first."""
     if isinstance(expected, torch.Tensor):
-        try:
-            got = _as_tensor(got, expected)
-        except (TypeError, ValueError, RuntimeError):
+        if tensor_problem(got, expected) is not None:
             return False
-        if got.shape != expected.shape:
-            return False
-        if expected.dtype.is_floating_point or got.dtype.is_floating_point:
+        if expected.dtype.is_floating_point:
             tolerance = _tolerance(got, expected, atol)
             return bool(torch.allclose(got.detach().double(), expected.detach().double(), atol=tolerance, rtol=0,
                                        equal_nan=True))
         return bool(torch.equal(got, expected))
+    if _is_bool(expected):
+        return _is_bool(got) and bool(got) == bool(expected)
     if isinstance(expected, float):
-        return isinstance(got, numbers.Real) and not isinstance(got, bool) and abs(got - expected) <= atol
-    if isinstance(expected, int) and not isinstance(expected, bool):
-        return isinstance(got, numbers.Integral) and not isinstance(got, bool) and got == expected
+        return (isinstance(got, numbers.Real) and not _is_bool(got) and not isinstance(got, torch.Tensor)
+                and abs(got - expected) <= atol)
+    if isinstance(expected, int):
+        return isinstance(got, numbers.Integral) and not _is_bool(got) and got == expected
     if isinstance(expected, (tuple, list)):
         return isinstance(got, (tuple, list)) and len(got) == len(expected) and all(_same(g, e, atol) for g, e in zip(got, expected))
     return got == expected
 
 
+def _values(tensor: torch.Tensor) -> list:
+    """``tensor.tolist()``, with float32/float16 entries shown to their own precision (0.4, not 0.4000000059604645)."""
+    values = tensor.detach().cpu().tolist()
+    if tensor.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        digits = 7 if tensor.dtype == torch.float32 else 3
+
+        def short(v):
+            return [short(x) for x in v] if isinstance(v, list) else float(f"{v:.{digits}g}")
+        values = short(values)
+    return values
+
+
 def _show(value: Any) -> str:
     if isinstance(value, torch.Tensor):
-        text = f"tensor of shape {tuple(value.shape)}" if value.numel() > 12 else f"{value.tolist()}"
+        text = f"tensor of shape {tuple(value.shape)}" if value.numel() > 12 else f"{_values(value)}"
         return text
     return repr(value)
 
@@ -141,7 +191,7 @@ def _kind(value: Any) -> str:
     if value is None:
         return "None (nothing was returned: is the `return` missing?)"
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}" + (f" ({value.tolist()})" if value.numel() <= 4 else "")
+        return f"a tensor of shape {tuple(value.shape)}" + (f" ({_values(value)})" if value.numel() <= 4 else "")
     text = repr(value)
     return f"a {type(value).__name__}" + (f" ({text})" if len(text) <= 40 else "")
 
@@ -150,16 +200,15 @@ def _kind_problem(got: Any, expected: Any) -> str | None:
     """Why ``got`` is not even the right kind of answer (a tensor, an int, a number, a tuple of
     them), said as "expected …, got …"; None when it is."""
     if isinstance(expected, torch.Tensor):
-        try:
-            _as_tensor(got, expected)
-            return None
-        except (TypeError, ValueError, RuntimeError):
-            return f"expected a tensor of shape {tuple(expected.shape)}, got {_kind(got)}"
-    if isinstance(expected, bool):
-        return None
+        return tensor_problem(got, expected)
+    if _is_bool(expected):
+        return None if _is_bool(got) else f"expected a bool (True or False), got {_kind(got)}"
     if isinstance(expected, (numbers.Integral, numbers.Real)):
         integral = isinstance(expected, numbers.Integral)
-        if isinstance(got, (numbers.Integral if integral else numbers.Real)) and not isinstance(got, bool):
+        if (isinstance(got, (numbers.Integral if integral else numbers.Real)) and not _is_bool(got)
+                and not isinstance(got, torch.Tensor)):
+            if not integral and isinstance(got, float) and not math.isfinite(got) and math.isfinite(expected):
+                return f"expected a finite number, got {got!r}"
             return None
         wanted = "an int" if integral else "a number (a Python float)"
         fix = ": convert it with .item()" if isinstance(got, torch.Tensor) and got.numel() == 1 else ""
@@ -177,7 +226,10 @@ def _dtype_problem(got: Any, expected: Any, atol: float) -> str | None:
     """When ``got`` has the right values in the wrong dtype (e.g. float labels where int64 is
     expected), say so; None otherwise. Looks into tuples, value by value."""
     if isinstance(expected, torch.Tensor) and isinstance(got, torch.Tensor):
-        if got.dtype != expected.dtype and got.shape == expected.shape and _same(got, expected, atol):
+        if (got.dtype != expected.dtype and got.shape == expected.shape
+                and not got.dtype.is_complex and not expected.dtype.is_complex
+                and bool(torch.allclose(got.detach().double(), expected.detach().double(),
+                                        atol=_tolerance(got, expected, atol), rtol=0))):
             return f"the values are right, but the tensor's dtype is {got.dtype}: return a {expected.dtype} tensor"
     elif isinstance(expected, (tuple, list)) and isinstance(got, (tuple, list)) and len(got) == len(expected):
         for number, (g, e) in enumerate(zip(got, expected), 1):
@@ -237,6 +289,13 @@ def check(
     failing case is what a wrong function computes, the message gives its explanation instead of
     the case's hint.
     """
+    if not cases:
+        raise ValueError(f"check({name!r}): no hidden cases: a check with nothing to compare would always pass")
+    if isinstance(atol, bool) or not isinstance(atol, (int, float)) or not 0 <= atol < math.inf:
+        raise ValueError(f"check({name!r}): atol must be a finite number >= 0, got {atol!r}")
+    if not callable(func):
+        return CheckResult(name, False, True, f"expected your function itself, got {_kind(func)}: pass the function "
+                           f"(check_{name}({name})), not what it returns")
     same = compare or (lambda got, expected: _same(got, expected, atol))
     limit = TIME_LIMIT if time_limit is None else time_limit
     for number, case in enumerate(cases, 1):
@@ -269,8 +328,11 @@ def _agrees(same: Callable[[Any, Any], bool], got: Any, expected: Any) -> bool:
 def _failure(number: int, case: Case, got: Any, expected: Any, atol: float, same: Callable, slips: Sequence) -> str:
     """The ✗ message for a wrong answer: a wrong kind or dtype, else a known slip, else expected vs got."""
     where = f"case {number} ({case.description})"
-    if problem := _kind_problem(got, expected) or _dtype_problem(got, expected, atol):
+    hint = f" Hint: {case.hint}" if case.hint else ""
+    if problem := _dtype_problem(got, expected, atol):
         return f"{where}: {problem}."
+    if problem := _kind_problem(got, expected):
+        return f"{where}: {problem}.{hint}"
     for wrong, explanation in slips:
         try:
             if same(got, wrong(*copy.deepcopy(case.args))):
@@ -295,7 +357,20 @@ class MultipleChoice:
     ``options`` as written.
     """
 
+    _shown: dict[str, int] = {}  # how often each question's HTML was made in this process (ids stay unique)
+
     def __init__(self, question: str, options: Sequence[str], answer: int, explanation: str = "") -> None:
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError(f"the question must be a non-empty string, got {question!r}")
+        if not isinstance(options, (list, tuple)):
+            raise TypeError(f"options must be a list or tuple of strings (one per option), got {type(options).__name__}"
+                            f" {options!r}")
+        if len(options) < 2 or not all(isinstance(o, str) and o.strip() for o in options):
+            raise ValueError(f"options must be at least two non-empty strings, got {list(options)!r}")
+        if len(set(options)) != len(options):
+            raise ValueError(f"options must differ from one another, got {list(options)!r}")
+        if not isinstance(explanation, str):
+            raise TypeError(f"explanation must be a string, got {type(explanation).__name__}")
         if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(options):
             raise ValueError(f"answer must index one of the {len(options)} options, got {answer!r}")
         self.question, self.options, self.answer, self.explanation = question, list(options), answer, explanation
@@ -331,6 +406,9 @@ class MultipleChoice:
 
     def _repr_html_(self) -> str:
         qid = "mcq-" + hashlib.sha256(self.question.encode("utf-8")).hexdigest()[:10]
+        shown = MultipleChoice._shown[qid] = MultipleChoice._shown.get(qid, 0) + 1
+        if shown > 1:  # the same question shown again on the page: its radio buttons must not be shared
+            qid = f"{qid}-{shown}"
         rows = []
         for position, index in enumerate(self.order):
             letter, option = chr(65 + position), html.escape(self.options[index])

@@ -104,11 +104,8 @@ def _split_cases() -> list[Case]:
 def _same_episode(got, expected) -> bool:
     if not isinstance(got, (tuple, list)) or len(got) != 4:
         return False
-    for g, e in zip(got, expected):
-        g = torch.as_tensor(g)
-        if g.shape != e.shape or g.dtype != e.dtype or not torch.equal(g, e):
-            return False
-    return True
+    return all(isinstance(g, Tensor) and g.shape == e.shape and g.dtype == e.dtype and torch.equal(g, e)
+               for g, e in zip(got, expected))  # tensors as returned: a list or another dtype is a ✗
 
 
 def check_split_support_query(split_support_query: Callable) -> CheckResult:

@@ -77,6 +77,16 @@ def _run(step: Callable, mode: str, seed: int, hidden: tuple[int, ...], k: int, 
         got = "None (is the `return` missing?)" if phi is None else f"a {type(phi).__name__}"
         raise Rejected(f"expected a dict with the keys of params, got {got}"
                        + (f" with keys {list(phi)}" if isinstance(phi, dict) else ""))
+    for name, value in phi.items():  # compared entry by entry as returned: nothing is reshaped or converted
+        want = params[name]
+        if not isinstance(value, Tensor):
+            raise Rejected(f"φ[{name!r}] is a {type(value).__name__}, expected a tensor of shape {tuple(want.shape)} "
+                           f"like params[{name!r}]")
+        if value.shape != want.shape:
+            raise Rejected(f"φ[{name!r}] has shape {tuple(value.shape)}, expected {tuple(want.shape)} (that of "
+                           f"params[{name!r}])")
+        if not value.dtype.is_floating_point:
+            raise Rejected(f"φ[{name!r}] has dtype {value.dtype}, expected {want.dtype} (that of params[{name!r}])")
     if mode == "values":
         if not all(torch.equal(b, p) for b, p in zip(before, model.parameters())):
             raise Rejected("your step modified the model's own weights (adaptation must leave θ as it is)")

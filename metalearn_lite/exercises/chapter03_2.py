@@ -76,20 +76,13 @@ def _cases() -> list[Case]:
 
 def check_nearest_prototype(nearest_prototype: Callable) -> CheckResult:
     """Check ``nearest_prototype(support_emb, support_y, query_emb, n_way) -> (Q,) int64 labels``."""
-    def same(got, expected) -> bool:
-        got = torch.as_tensor(got)
-        return got.shape == expected.shape and not got.dtype.is_floating_point and bool(torch.equal(got.long(), expected))
-
-    cases = _cases()
-    result = check("nearest_prototype", nearest_prototype, nearest_prototype_reference, cases, compare=same)
+    cases = _cases()  # compared as returned: an int64 tensor of shape (Q,); float labels or a list are a ✗
+    result = check("nearest_prototype", nearest_prototype, nearest_prototype_reference, cases)
     if not result and result.returned:  # the failing case: how many labels are wrong, and is it 1-NN?
         case = cases[result.case - 1]
-        try:
-            got = torch.as_tensor(result.got).long()
-        except (TypeError, ValueError, RuntimeError):
-            return result
-        expected = nearest_prototype_reference(*case.args)
-        if got.shape == expected.shape and not torch.equal(got, expected):
+        got, expected = result.got, nearest_prototype_reference(*case.args)
+        if (isinstance(got, torch.Tensor) and got.shape == expected.shape and got.dtype == expected.dtype
+                and not torch.equal(got, expected)):
             result.message += f" ({int((got != expected).sum())} of {len(expected)} labels differ.)"
             if torch.equal(got, nearest_neighbour_labels(*case.args)):
                 result.message += (" Your labels are those of the nearest support example (1-nearest-neighbour): "

@@ -77,10 +77,9 @@ def check_lrua_write_weights(lrua_write_weights: Callable) -> CheckResult:
     result = check("lrua_write_weights", lrua_write_weights, lrua_write_weights_reference, _cases(), atol=1e-9)
     if not result and result.returned and result.case == 1:
         first = _cases()[0].args  # σ = 0 there: does the reader's function give w^r_{t−1}, i.e. swap the gate?
-        try:
-            swapped_ok = torch.allclose(torch.as_tensor(result.got).double(), first[0])
-        except Exception:  # an answer of another shape or kind: the message already says so
-            swapped_ok = False
+        got = result.got  # only a tensor of the right shape and a floating dtype can be the swapped gate
+        swapped_ok = (isinstance(got, torch.Tensor) and got.shape == first[0].shape and got.dtype.is_floating_point
+                      and bool(torch.allclose(got.detach().double(), first[0])))
         if swapped_ok:
             result.message += (" With σ = 0 your weights are the previous read weights: the gate is the other way "
                                "round — σ multiplies w^r_{t−1}, (1 − σ) the least-used weights.")
