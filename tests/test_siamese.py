@@ -171,7 +171,7 @@ def test_distortions_are_deterministic_shape_preserving_and_identity_when_off():
                                x, rtol=0, atol=1e-5)
     with pytest.raises(ValueError, match="koch_affine expects images"):
         koch_affine(x[0], torch.Generator())
-    with pytest.raises(ValueError, match="p must be a probability"):
+    with pytest.raises(ValueError, match=r"p \(the probability that each component is drawn\) must be a number in \[0, 1\]"):
         koch_affine(x, torch.Generator(), p=1.5)
 
 

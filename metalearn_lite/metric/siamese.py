@@ -111,7 +111,7 @@ def koch_affine(x: Tensor, generator: torch.Generator, degrees: float = 10.0, sh
     shift_px = check_number("shift_px", shift_px, 0, math.inf, low_open=False)
     shear = check_number("shear", shear, 0, 1, low_open=False)
     scale = check_number("scale", scale, 0, 1, low_open=False)
-    p = check_number("p", p, 0, 1, low_open=False, high_open=False)
+    p = check_number("p (the probability that each component is drawn)", p, 0, 1, low_open=False, high_open=False)
     b, _, h, w = x.shape
     if b == 0:
         return x.clone()
