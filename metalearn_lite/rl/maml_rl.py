@@ -290,16 +290,21 @@ def train_maml_rl(
             query = rollout(policy, {k: v.detach() for k, v in adapted.items()}, goals, episodes, horizon, seed=generator)
             j = dice_objective(policy.log_prob(adapted, query.obs, query.actions), query, gamma,
                                linear_feature_baseline(query, gamma)).mean()
-            check_finite_loss("the MAML objective", j, hint)
-            optimiser.zero_grad()
-            (-j).backward()
-            optimiser.step()
-            check_finite_weights("θ", theta, hint)
+            _ascent_step(optimiser, j, theta, "the MAML objective", hint)
         env_steps += int(support.mask.sum() + query.mask.sum())
         if _log_step(history, start, cpu_seconds, {"return_before": float(support.returns.mean()),
                                                    "return_after": float(query.returns.mean()), "env_steps": env_steps}):
             break
     return {k: v.detach() for k, v in theta.items()}, history
+
+
+def _ascent_step(optimiser: torch.optim.Optimizer, objective: Tensor, theta: Params, name: str, hint: str) -> None:
+    """One optimiser step up ``objective``; a non-finite objective or θ raises, with ``hint``."""
+    check_finite_loss(name, objective, hint)
+    optimiser.zero_grad()
+    (-objective).backward()
+    optimiser.step()
+    check_finite_weights("θ", theta, hint)
 
 
 def train_pretrained(
@@ -333,11 +338,7 @@ def train_pretrained(
             traj = rollout(policy, theta, goals, episodes, horizon, seed=generator)
             j = dice_objective(policy.log_prob(theta, traj.obs, traj.actions), traj, gamma,
                                linear_feature_baseline(traj, gamma)).mean()
-            check_finite_loss("the objective", j, hint)
-            optimiser.zero_grad()
-            (-j).backward()
-            optimiser.step()
-            check_finite_weights("θ", theta, hint)
+            _ascent_step(optimiser, j, theta, "the objective", hint)
         env_steps += int(traj.mask.sum())
         if _log_step(history, start, cpu_seconds, {"return": float(traj.returns.mean()), "env_steps": env_steps}):
             break
