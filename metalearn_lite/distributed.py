@@ -29,7 +29,7 @@ import torch
 import torch.distributed as dist
 
 from .data.episodes import TaskSource
-from .utils import resolve_device, spawned_seed
+from .utils import first_line, resolve_device, spawned_seed
 
 DEFAULT_TIMEOUT = 300.0  # seconds a collective waits for the other ranks before failing
 
@@ -148,11 +148,6 @@ def shard_tasks(tasks: TaskSource, rank: int, world_size: int) -> TaskSource:
     )
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
-
-
 @contextmanager
 def collective(what: str) -> Iterator[None]:
     """Run collectives; turn their failure into a RuntimeError that says what to check.
@@ -165,7 +160,7 @@ def collective(what: str) -> Iterator[None]:
         yield
     except RuntimeError as error:  # gloo and NCCL raise it, or torch.distributed.DistError (a subclass)
         raise RuntimeError(
-            f"rank {rank()} of {world_size()}: {what} failed ({_first_line(error)}): a peer rank stopped "
+            f"rank {rank()} of {world_size()}: {what} failed ({first_line(error)}): a peer rank stopped "
             f"(an error, killed, out of memory) or did not reach it within the process group's timeout; look at "
             f"the other ranks' output for the first error, and check that every rank runs the same code with the "
             f"same steps and meta_batch_size"

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from . import distributed
 from .data.episodes import Episode, TaskSource
 from .protocol import MetaLearner, check_episode, check_predictions, score_name, task_score
-from .utils import check_int, check_number, is_integer, mean_ci95, resolve_device
+from .utils import check_int, check_number, first_line, first_non_finite, is_integer, mean_ci95, resolve_device
 
 
 @dataclass
@@ -283,10 +283,10 @@ def meta_train(
         except RuntimeError as error:
             if "overflow" not in str(error):
                 raise
-            raise FloatingPointError(f"the optimiser's step {step} overflowed ({_first_line(error)}): its learning "
+            raise FloatingPointError(f"the optimiser's step {step} overflowed ({first_line(error)}): its learning "
                                      f"rate (lr={optimizer.param_groups[0]['lr']}) is far too large for these "
                                      f"weights; try e.g. lr=1e-3") from error
-        name = _non_finite(learner.state_dict())
+        name = first_non_finite(learner.state_dict())
         broken = distributed.failed_ranks(name is not None, device) if world > 1 else []
         if name is not None or broken:
             where = f"first: {name}" if name is not None else f"on rank(s) {broken}, not on this one"
@@ -333,21 +333,6 @@ def _distributed_backward(learner, tasks, local_batch, optimizer, params, step, 
     return dict(zip(metrics, means))
 
 
-def _non_finite(state: dict) -> str | None:
-    """The name of the first floating-point tensor of a state dict holding NaN or ±inf, or None."""
-    floats = {name: value for name, value in state.items() if isinstance(value, torch.Tensor) and value.is_floating_point()}
-    if not floats:
-        return None
-    finite = torch.stack([torch.isfinite(value).all() for value in floats.values()])  # read back once, not per tensor
-    if bool(finite.all()):
-        return None
-    return list(floats)[int((~finite).nonzero()[0])]
-
-
-def _first_line(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0]}" if str(error) else type(error).__name__
-
-
 def save_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer=None, history: History | None = None) -> Path:
     """Save state dicts (and the history) to ``path``, atomically: written to a temporary file in
     the same folder, then renamed over ``path`` (``os.replace``); the temporary file is removed if
@@ -358,7 +343,7 @@ def save_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
     path never remove each other's files in progress (the last rename wins).
     """
     path = Path(path)
-    if (name := _non_finite(learner.state_dict())) is not None:
+    if (name := first_non_finite(learner.state_dict())) is not None:
         raise FloatingPointError(f"not saving {path}: the learner's {name} holds NaN or ±inf (the training diverged)")
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -440,14 +425,14 @@ def load_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:
-        raise ValueError(f"cannot read the checkpoint {path} ({_first_line(error)}): it is truncated (a run killed "
+        raise ValueError(f"cannot read the checkpoint {path} ({first_line(error)}): it is truncated (a run killed "
                          f"while writing it?) or not a file that save_checkpoint wrote") from error
     if not isinstance(state, dict) or not {"learner", "optimizer", "history"} <= set(state):
         keys = f"a dict with keys {sorted(map(str, state))[:6]}" if isinstance(state, dict) else f"a {type(state).__name__}"
         raise ValueError(f"{path} is not a checkpoint written by save_checkpoint: it holds {keys}, not the keys "
                          f"'learner', 'optimizer' and 'history' (a bare state dict loads with "
                          f"learner.load_state_dict(torch.load(path)))")
-    if isinstance(state["learner"], dict) and (name := _non_finite(state["learner"])) is not None:
+    if isinstance(state["learner"], dict) and (name := first_non_finite(state["learner"])) is not None:
         raise ValueError(f"the checkpoint {path} holds NaN or ±inf in {name} (saved from a diverged run): train again")
     history = _check_history(path, state["history"])
     if optimizer is not None and state["optimizer"] is not None:
@@ -458,7 +443,7 @@ def load_checkpoint(path: str | os.PathLike, learner: torch.nn.Module, optimizer
             optimizer.load_state_dict(state["optimizer"])
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"the checkpoint {path} does not fit this learner (was it saved from another one?): "
-                         f"{_first_line(error)}") from error
+                         f"{first_line(error)}") from error
     return history
 
 

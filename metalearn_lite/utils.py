@@ -55,6 +55,25 @@ def check_seed(name: str, seed: object) -> int | None:
     return int(seed)
 
 
+def first_line(error: BaseException) -> str:
+    """``"TypeName: first line of the message"`` (just the type name for an empty message), for
+    quoting an error inside another error's message."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+def first_non_finite(tensors) -> str | None:
+    """The name of the first floating-point tensor of a mapping (e.g. a state dict) holding NaN or
+    ±inf, or None; the finiteness of all tensors is read back from the device once."""
+    floats = {k: v for k, v in tensors.items() if isinstance(v, Tensor) and v.is_floating_point()}
+    if not floats:
+        return None
+    finite = torch.stack([torch.isfinite(v.detach()).all() for v in floats.values()])
+    if bool(finite.all()):
+        return None
+    return list(floats)[int((~finite).nonzero()[0])]
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and PyTorch so that CPU runs repeat exactly; returns a seeded generator."""
     if not is_integer(seed):

@@ -106,7 +106,7 @@ from torch.func import functional_call
 
 from ..data.episodes import EpisodeBatch
 from ..protocol import MetaLearner, Predictor, check_batch, check_predictions, check_query, check_support, score_name, task_score
-from ..utils import is_integer, is_real
+from ..utils import first_line, is_integer, is_real
 
 Params = dict[str, Tensor]
 
@@ -127,10 +127,6 @@ def check_model(model: object, name: str = "model") -> nn.Module:
 
 
 BATCHED_CHOICES = (False, True, "auto")
-
-
-def _first_line(error: BaseException) -> str:
-    return f"{type(error).__name__}: {str(error).splitlines()[0]}" if str(error) else type(error).__name__
 
 
 def check_batched(batched: object) -> bool | str:
@@ -388,7 +384,7 @@ class MAML(MetaLearner):
             outputs = torch.func.vmap(self.task_outputs)(batch.support_x, batch.support_y, batch.query_x)
         except RuntimeError as error:
             raise ValueError(
-                f"batched=True: this model does not run under torch.func.vmap ({_first_line(error)}); a custom "
+                f"batched=True: this model does not run under torch.func.vmap ({first_line(error)}); a custom "
                 f"forward may draw random numbers (F.dropout) or call a kernel vmap cannot batch: use batched=False "
                 f"(the per-task loop works for any model) or batched='auto'") from error
         losses = torch.func.vmap(self.loss)(outputs, batch.query_y)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..utils import check_number, is_real
+from ..utils import check_number, first_non_finite, is_real
 
 FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 
@@ -36,17 +36,6 @@ def at_step(place: str, hint: str) -> Iterator[None]:
         yield
     except NonFiniteError as error:
         raise NonFiniteError(f"{error.what} {place}", hint) from None
-
-
-def first_non_finite(tensors: Mapping[str, Tensor]) -> str | None:
-    """The name of the first floating-point tensor holding NaN or ±inf, or None (one read-back)."""
-    floats = {k: v for k, v in tensors.items() if isinstance(v, Tensor) and v.is_floating_point()}
-    if not floats:
-        return None
-    finite = torch.stack([torch.isfinite(v.detach()).all() for v in floats.values()])
-    if bool(finite.all()):
-        return None
-    return list(floats)[int((~finite).nonzero()[0])]
 
 
 def check_finite_loss(name: str, value: Tensor, hint: str, step: int | None = None) -> None:
